@@ -1,0 +1,2 @@
+//! peerlet: a programmable structured peer-to-peer overlay.
+#![forbid(unsafe_code)]
