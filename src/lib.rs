@@ -1,2 +1,5 @@
 //! peerlet: a programmable structured peer-to-peer overlay.
 #![forbid(unsafe_code)]
+
+pub mod id;
+pub mod wire;

@@ -1,0 +1,270 @@
+//! What nodes say to each other, and how it is framed on a TCP stream.
+//!
+//! Every connection starts with a [`Message::Hello`] from the side that
+//! opened it; after that each frame is a 4-byte big-endian length followed by
+//! one CBOR value (a [`Message`]). Routed messages carry the fields of PROST's
+//! figure 3 (destination key, app id, app type, code locator, data) plus what
+//! routing needs (source, hop count, TTL, message id). Application data is one
+//! CBOR value in a byte string: routing never decodes it.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::id::{AppId, Id};
+
+/// Bumped whenever a node of one version can no longer talk to another.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default largest frame accepted or sent: 1 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// A node as others know it: its ring id and where it listens.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeRef {
+    pub id: Id,
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Debug for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.id.short(8), self.addr)
+    }
+}
+
+/// Where a message's application runs: only at the key's root, or at every hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AppType {
+    #[serde(rename = "end-node")]
+    EndNode,
+    #[serde(rename = "per-hop")]
+    PerHop,
+}
+
+impl std::fmt::Display for AppType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AppType::EndNode => "end-node",
+            AppType::PerHop => "per-hop",
+        })
+    }
+}
+
+impl std::str::FromStr for AppType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AppType, String> {
+        match s {
+            "end-node" => Ok(AppType::EndNode),
+            "per-hop" => Ok(AppType::PerHop),
+            other => Err(format!("unknown app type `{other}` (expected end-node or per-hop)")),
+        }
+    }
+}
+
+/// Names a peerlet's code and says where to fetch it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeLocator {
+    /// SHA-256 of the code package.
+    pub hash: [u8; 32],
+    /// Size of the package in bytes, checked before fetching.
+    pub size: u64,
+    /// The node that first installed the code, if known.
+    pub origin: Option<NodeRef>,
+}
+
+/// The application part of a routed message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppMessage {
+    pub app: AppId,
+    pub app_type: AppType,
+    pub code: Option<CodeLocator>,
+    /// One CBOR value (a Lua value for peerlets).
+    pub data: ByteBuf,
+}
+
+/// What a routed message is for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Body {
+    /// An application's message, handed to its forward/deliver upcalls.
+    App(AppMessage),
+    /// Chord's own lookup: the root answers the source with [`Message::FoundRoot`].
+    Lookup { req: u64 },
+}
+
+/// A message travelling hop by hop towards the root of `key`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutedMessage {
+    pub id: u64,
+    pub key: Id,
+    pub source: NodeRef,
+    /// Hops taken so far.
+    pub hops: u32,
+    /// Hops allowed before the message is dropped.
+    pub ttl: u32,
+    /// Sent to one node with `send(node, msg)`: delivered there, whoever owns `key`.
+    pub direct: bool,
+    pub body: Body,
+}
+
+/// Every frame on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First frame from the side that opened a connection.
+    Hello { version: u32, node: NodeRef },
+    /// One hop of a routed message. `to_root`: the sender believes the
+    /// receiver is the key's root. The receiver acks `hop` at once.
+    Route { hop: u64, to_root: bool, msg: RoutedMessage },
+    /// The receiver of hop `hop` has taken responsibility for the message.
+    RouteAck { hop: u64 },
+    /// Answer to a routed [`Body::Lookup`], sent straight to its source.
+    FoundRoot { req: u64, root: NodeRef, hops: u32 },
+    /// Stabilize: asks for the receiver's predecessor and successor list.
+    GetNeighbors { req: u64 },
+    Neighbors { req: u64, predecessor: Option<NodeRef>, successors: Vec<NodeRef> },
+    /// "I might be your predecessor."
+    Notify,
+    Ping { req: u64 },
+    Pong { req: u64 },
+    /// Graceful leave: the sender goes away; here is what it knew of its
+    /// neighbourhood so the ring can close the gap at once.
+    Leaving { predecessor: Option<NodeRef>, successors: Vec<NodeRef> },
+}
+
+impl Message {
+    /// A short name of the message's kind, for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Route { .. } => "route",
+            Message::RouteAck { .. } => "route-ack",
+            Message::FoundRoot { .. } => "found-root",
+            Message::GetNeighbors { .. } => "get-neighbors",
+            Message::Neighbors { .. } => "neighbors",
+            Message::Notify => "notify",
+            Message::Ping { .. } => "ping",
+            Message::Pong { .. } => "pong",
+            Message::Leaving { .. } => "leaving",
+        }
+    }
+
+    /// Is this Chord's own upkeep (as opposed to routed traffic and its acks)?
+    pub fn is_maintenance(&self) -> bool {
+        match self {
+            Message::Route { msg, .. } => matches!(msg.body, Body::Lookup { .. }),
+            Message::RouteAck { .. } | Message::Hello { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// Why bytes on a connection are not a frame we accept.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("frame does not decode as a message: {0}")]
+    Decode(String),
+    #[error("frame ended early: got {got} of {len} bytes")]
+    Truncated { got: usize, len: usize },
+    #[error("expected hello first, got {0}")]
+    NotHello(&'static str),
+    #[error("peer speaks protocol version {theirs}, we speak {ours}")]
+    Version { theirs: u32, ours: u32 },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Encodes one message as a frame (length prefix + CBOR).
+pub fn encode_frame(msg: &Message, max: usize) -> Result<Vec<u8>, FrameError> {
+    let mut out = vec![0u8; 4];
+    ciborium::into_writer(msg, &mut out).map_err(|e| FrameError::Decode(e.to_string()))?;
+    let len = out.len() - 4;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Reads the length prefix of a frame and checks it against `max`.
+pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// Decodes the body of one frame (without its length prefix).
+pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
+    ciborium::from_reader(body).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Checks that the first message of a connection is a hello of our version.
+pub fn check_hello(msg: Message) -> Result<NodeRef, FrameError> {
+    match msg {
+        Message::Hello { version, node } if version == PROTOCOL_VERSION => Ok(node),
+        Message::Hello { version, .. } => {
+            Err(FrameError::Version { theirs: version, ours: PROTOCOL_VERSION })
+        }
+        other => Err(FrameError::NotHello(other.kind())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(n: u64) -> NodeRef {
+        NodeRef { id: Id::from_u64(n), addr: format!("127.0.0.1:{}", 4000 + n).parse().unwrap() }
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let msg = Message::Route {
+            hop: 7,
+            to_root: false,
+            msg: RoutedMessage {
+                id: 1,
+                key: Id::key("k"),
+                source: node(1),
+                hops: 2,
+                ttl: 64,
+                direct: false,
+                body: Body::App(AppMessage {
+                    app: AppId::derive(b"pk", "x"),
+                    app_type: AppType::PerHop,
+                    code: Some(CodeLocator { hash: [9; 32], size: 10, origin: Some(node(2)) }),
+                    data: ByteBuf::from(vec![0xa0]),
+                }),
+            },
+        };
+        let frame = encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap();
+        let len = frame_len(frame[..4].try_into().unwrap(), DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(len, frame.len() - 4);
+        assert_eq!(decode_body(&frame[4..]).unwrap(), msg);
+    }
+
+    #[test]
+    fn oversize_and_garbage_are_typed_errors() {
+        assert!(matches!(
+            frame_len((2u32 << 20).to_be_bytes(), DEFAULT_MAX_FRAME),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(matches!(decode_body(b"\xff\x00garbage"), Err(FrameError::Decode(_))));
+        let big = Message::Neighbors { req: 1, predecessor: None, successors: vec![node(1); 100] };
+        assert!(matches!(encode_frame(&big, 64), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn hello_checks_version_and_kind() {
+        let ok = Message::Hello { version: PROTOCOL_VERSION, node: node(3) };
+        assert_eq!(check_hello(ok).unwrap(), node(3));
+        let old = Message::Hello { version: 0, node: node(3) };
+        let err = check_hello(old).unwrap_err().to_string();
+        assert!(err.contains("version 0"), "{err}");
+        assert!(matches!(check_hello(Message::Notify), Err(FrameError::NotHello("notify"))));
+    }
+}
