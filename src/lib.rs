@@ -1,5 +1,9 @@
 //! peerlet: a programmable structured peer-to-peer overlay.
 #![forbid(unsafe_code)]
 
+pub mod chord;
+pub mod cmd;
 pub mod id;
+pub mod kbr;
+pub mod sim;
 pub mod wire;

@@ -1,0 +1,333 @@
+//! Keeping the ring correct: stabilize and notify, fix_fingers, the
+//! predecessor check, failures and graceful leaves (Chord paper §4–5).
+
+use std::net::SocketAddr;
+
+use super::timers::Timer;
+use super::{Chord, Event, LookupPurpose, Phase, Request, Time};
+use crate::id::{Id, ID_BITS};
+use crate::wire::{Message, NodeRef};
+
+impl Chord {
+    /// Asks the successor for its predecessor and successor list.
+    pub(super) fn stabilize(&mut self, now: Time) {
+        self.timers
+            .set(Timer::Stabilize, now + self.cfg.stabilize_every);
+        self.dead.retain(|_, until| *until > now);
+        if self.table.successors().is_empty() {
+            // Alone, but someone notified us: a two-node ring.
+            if let Some(p) = self.table.predecessor() {
+                self.table.set_successors([p], &[], |_| false);
+                self.transmits.push_back(super::Transmit {
+                    to: p.addr,
+                    msg: Message::Notify,
+                });
+            }
+            return;
+        }
+        let already_asking = self
+            .requests
+            .values()
+            .any(|r| matches!(r, Request::Stabilize { .. }));
+        if !already_asking {
+            let succ = self.table.successor();
+            self.ask_neighbors(now, succ);
+        }
+    }
+
+    fn ask_neighbors(&mut self, now: Time, to: NodeRef) {
+        let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Stabilize { to });
+        self.transmits.push_back(super::Transmit {
+            to: to.addr,
+            msg: Message::GetNeighbors { req },
+        });
+    }
+
+    /// The successor answered stabilize.
+    pub(super) fn on_neighbors(
+        &mut self,
+        now: Time,
+        from: NodeRef,
+        req: u64,
+        predecessor: Option<NodeRef>,
+        successors: &[NodeRef],
+    ) {
+        match self.requests.get(&req) {
+            Some(Request::Stabilize { to }) if to.addr == from.addr => {}
+            _ => return,
+        }
+        self.requests.remove(&req);
+        let me = self.table.me();
+        let dead = self.dead.clone();
+        let skip = |n: &NodeRef| dead.contains_key(&n.addr);
+        let closer =
+            predecessor.filter(|p| p.id.in_open(&me.id, &from.id) && !skip(p) && p.id != me.id);
+        match closer {
+            Some(p) => {
+                // A node joined between us and our successor: it is our new
+                // successor. Ask it right away, which also checks it is alive.
+                self.table.set_successors([p, from], successors, skip);
+                self.transmits.push_back(super::Transmit {
+                    to: p.addr,
+                    msg: Message::Notify,
+                });
+                self.ask_neighbors(now, p);
+            }
+            None => {
+                self.table.set_successors([from], successors, skip);
+                self.transmits.push_back(super::Transmit {
+                    to: from.addr,
+                    msg: Message::Notify,
+                });
+            }
+        }
+    }
+
+    /// `from` thinks it might be our predecessor.
+    pub(super) fn on_notify(&mut self, _now: Time, from: NodeRef) {
+        if self.is_dead(&from.addr) {
+            // It is back: a notify is proof of life.
+            self.dead.remove(&from.addr);
+        }
+        let me = self.table.me();
+        let better = match self.table.predecessor() {
+            None => true,
+            Some(p) => from.id.in_open(&p.id, &me.id),
+        };
+        if better {
+            self.table.set_predecessor(Some(from));
+        }
+        if self.table.successors().is_empty() {
+            self.table.set_successors([from], &[], |_| false);
+        }
+    }
+
+    pub(super) fn check_predecessor(&mut self, now: Time) {
+        self.timers.set(
+            Timer::CheckPredecessor,
+            now + self.cfg.check_predecessor_every,
+        );
+        if let Some(p) = self.table.predecessor() {
+            let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Ping { to: p });
+            self.transmits.push_back(super::Transmit {
+                to: p.addr,
+                msg: Message::Ping { req },
+            });
+        }
+    }
+
+    /// Refreshes the next finger that a lookup is needed for. Fingers whose
+    /// start lies before the successor are the successor, no lookup needed.
+    pub(super) fn fix_fingers(&mut self, now: Time) {
+        self.timers
+            .set(Timer::FixFingers, now + self.cfg.fix_fingers_every);
+        if self.table.successors().is_empty() {
+            return;
+        }
+        let me = self.table.me();
+        let succ = self.table.successor();
+        for _ in 0..ID_BITS {
+            let i = self.next_finger;
+            self.next_finger = (self.next_finger + 1) % ID_BITS;
+            let start = me.id.add_pow2(i);
+            if start.in_open_closed(&me.id, &succ.id) {
+                self.table.set_finger(i, Some(succ));
+                continue;
+            }
+            self.start_lookup(now, start, LookupPurpose::Finger(i));
+            return;
+        }
+    }
+
+    /// A finger lookup came back: finger `i` and every later finger whose
+    /// start the root also covers.
+    pub(super) fn finger_found(&mut self, i: usize, root: NodeRef) {
+        let me = self.table.me();
+        if root.id == me.id {
+            return;
+        }
+        let reach = me.id.distance_to(&root.id);
+        let mut j = i;
+        while j < ID_BITS && me.id.distance_to(&me.id.add_pow2(j)) <= reach {
+            self.table.set_finger(j, Some(root));
+            j += 1;
+        }
+        if j > i + 1 {
+            self.next_finger = j % ID_BITS;
+        }
+    }
+
+    /// Forgets a failed peer and re-routes whatever was on its way to it.
+    pub(super) fn peer_failed(&mut self, now: Time, addr: SocketAddr) {
+        self.dead.insert(addr, now + self.cfg.dead_memory);
+        self.table.remove(addr);
+        let lost: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| match r {
+                Request::Hop { to, .. } => *to == addr,
+                Request::Stabilize { to } | Request::Ping { to } => to.addr == addr,
+                Request::Lookup { .. } => false,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            if let Some(Request::Hop { msg, .. }) = self.requests.remove(&id) {
+                self.reroute(now, msg);
+            }
+        }
+        if self.table.successors().is_empty() {
+            // Every successor is gone: fall back on the closest finger, or the
+            // predecessor, and let stabilize rebuild the list from there.
+            let me = self.table.me();
+            let fallback = self
+                .table
+                .known_nodes()
+                .into_iter()
+                .min_by_key(|n| me.id.distance_to(&n.id));
+            if let Some(n) = fallback {
+                self.table.set_successors([n], &[], |_| false);
+            }
+        }
+        if self.phase == Phase::Joined {
+            // Repair the successor list now rather than at the next tick.
+            self.timers.set(Timer::Stabilize, now);
+        }
+    }
+
+    /// A neighbour leaves gracefully and handed over its neighbourhood.
+    pub(super) fn on_leaving(
+        &mut self,
+        now: Time,
+        from: NodeRef,
+        predecessor: Option<NodeRef>,
+        successors: &[NodeRef],
+    ) {
+        let me = self.table.me();
+        let was_successor = self.table.successor().addr == from.addr;
+        let was_predecessor = self
+            .table
+            .predecessor()
+            .is_some_and(|p| p.addr == from.addr);
+        // Same as a failure for our tables and in-flight messages, but we
+        // already know who closes the gap.
+        self.peer_failed(now, from.addr);
+        let dead = self.dead.clone();
+        let skip = |n: &NodeRef| dead.contains_key(&n.addr);
+        if was_successor {
+            let mine = self.table.successors().to_vec();
+            self.table.set_successors(mine, successors, skip);
+            let succ = self.table.successor();
+            if succ.id != me.id {
+                self.transmits.push_back(super::Transmit {
+                    to: succ.addr,
+                    msg: Message::Notify,
+                });
+            }
+        }
+        if was_predecessor {
+            let p = predecessor.filter(|p| p.id != me.id && !skip(p));
+            self.table.set_predecessor(p);
+        }
+    }
+
+    /// A request's deadline passed without an answer.
+    pub(super) fn request_expired(&mut self, now: Time, id: u64, req: Request) {
+        match req {
+            Request::Stabilize { to } | Request::Ping { to } => self.peer_failed(now, to.addr),
+            Request::Hop {
+                to,
+                to_root,
+                msg,
+                attempt,
+            } => {
+                if attempt + 1 < self.cfg.hop_attempts {
+                    self.send_hop_attempt(now, msg, to, to_root, attempt + 1);
+                } else {
+                    // Puts this hop back before failing the peer, which
+                    // re-routes every message that was on its way there.
+                    self.requests.insert(
+                        id,
+                        Request::Hop {
+                            to,
+                            to_root,
+                            msg,
+                            attempt,
+                        },
+                    );
+                    self.peer_failed(now, to);
+                }
+            }
+            Request::Lookup { key, purpose } => match purpose {
+                LookupPurpose::Join => self.join_attempt_failed(now),
+                LookupPurpose::Finger(_) => {}
+                LookupPurpose::User => self.events.push_back(Event::LookupDone {
+                    req: id,
+                    key,
+                    result: Err(super::RouteError::Timeout),
+                }),
+            },
+        }
+    }
+
+    pub(super) fn send_join_lookup(&mut self, now: Time, bootstrap: SocketAddr) {
+        let me = self.table.me();
+        let req = self.fresh_req();
+        let deadline = now + self.cfg.rpc_timeout.max(self.cfg.hop_timeout) * 2;
+        self.wait_for_id(
+            req,
+            deadline,
+            Request::Lookup {
+                key: me.id,
+                purpose: LookupPurpose::Join,
+            },
+        );
+        let msg = self.lookup_message(me.id, req);
+        self.send_hop_attempt(now, msg, bootstrap, false, self.cfg.hop_attempts);
+    }
+
+    fn join_attempt_failed(&mut self, now: Time) {
+        if let Phase::Joining { bootstrap, attempt } = self.phase {
+            if attempt + 1 < self.cfg.join_attempts {
+                self.phase = Phase::Joining {
+                    bootstrap,
+                    attempt: attempt + 1,
+                };
+                self.send_join_lookup(now, bootstrap);
+            } else {
+                self.phase = Phase::Idle;
+                let reason = format!("no answer from {bootstrap} after {} attempts", attempt + 1);
+                self.events.push_back(Event::JoinFailed { reason });
+            }
+        }
+    }
+
+    /// The join lookup found our successor-to-be.
+    pub(super) fn joined_at(&mut self, now: Time, root: NodeRef) {
+        let Phase::Joining { bootstrap, attempt } = self.phase else {
+            return;
+        };
+        if root.id == self.table.me().id {
+            // Our own id is still in the ring (a stale entry of an earlier
+            // run): wait for it to be evicted, then try again.
+            self.phase = Phase::Joining { bootstrap, attempt };
+            return;
+        }
+        self.table.set_successors([root], &[], |_| false);
+        self.phase = Phase::Joined;
+        self.timers.set(Timer::Stabilize, now);
+        self.events.push_back(Event::Joined { successor: root });
+    }
+
+    pub(super) fn lookup_message(&mut self, key: Id, req: u64) -> crate::wire::RoutedMessage {
+        crate::wire::RoutedMessage {
+            id: self.fresh_req(),
+            key,
+            source: self.table.me(),
+            hops: 0,
+            ttl: self.cfg.ttl,
+            direct: false,
+            body: crate::wire::Body::Lookup { req },
+        }
+    }
+}

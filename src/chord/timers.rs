@@ -1,0 +1,44 @@
+//! The core's periodic timers: one closed enum, one table of deadlines.
+
+use super::time::Time;
+
+/// Every periodic duty of a Chord node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    Stabilize = 0,
+    CheckPredecessor = 1,
+    FixFingers = 2,
+}
+
+impl Timer {
+    pub const ALL: [Timer; 3] = [Timer::Stabilize, Timer::CheckPredecessor, Timer::FixFingers];
+}
+
+/// When each [`Timer`] fires next; `None` when it is not armed.
+#[derive(Clone, Debug, Default)]
+pub struct TimerTable {
+    deadlines: [Option<Time>; 3],
+}
+
+impl TimerTable {
+    pub fn set(&mut self, timer: Timer, at: Time) {
+        self.deadlines[timer as usize] = Some(at);
+    }
+
+    /// The earliest armed deadline.
+    pub fn next(&self) -> Option<Time> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns the timers due at `now`.
+    pub fn expire(&mut self, now: Time) -> Vec<Timer> {
+        let mut due = Vec::new();
+        for t in Timer::ALL {
+            if self.deadlines[t as usize].is_some_and(|d| d <= now) {
+                self.deadlines[t as usize] = None;
+                due.push(t);
+            }
+        }
+        due
+    }
+}

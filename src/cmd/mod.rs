@@ -1,0 +1,3 @@
+//! The subcommands of the `peerlet` binary, one file each.
+
+pub mod sim;

@@ -1,0 +1,97 @@
+//! `peerlet sim`: run the Chord core over a virtual network and print what
+//! routing did.
+
+use crate::chord::Config;
+use crate::sim::experiment::{self, Experiment};
+
+/// Simulate a ring of many nodes in virtual time.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Nodes in the ring at the start.
+    #[arg(long, default_value_t = 1000)]
+    pub nodes: usize,
+    /// Lookups from random live nodes for random keys.
+    #[arg(long, default_value_t = 10_000)]
+    pub lookups: usize,
+    /// Fraction of nodes that crash at once at time zero.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail: f64,
+    /// Joins plus crashes per second of virtual time.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// Seconds of virtual time over which the lookups are spread.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+    /// Seconds of virtual time between the failures and the first lookup
+    /// (0: lookups start right away; 60+: after stabilization).
+    #[arg(long, default_value_t = 0.0)]
+    pub settle: f64,
+    /// Seed of every random choice: same seed, same result.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Successor list length r.
+    #[arg(long)]
+    pub successors: Option<usize>,
+    /// Stabilize period in seconds (default 30, as in the Chord paper).
+    #[arg(long)]
+    pub stabilize: Option<f64>,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if !(0.0..1.0).contains(&args.fail) {
+        return Err(format!("--fail {} must be in [0, 1)", args.fail).into());
+    }
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    let mut chord = Config::simulation();
+    if let Some(r) = args.successors {
+        chord.successors = r.max(1);
+    }
+    if let Some(s) = args.stabilize {
+        chord.stabilize_every = std::time::Duration::from_secs_f64(s);
+        chord.check_predecessor_every = chord.stabilize_every;
+    }
+    let exp = Experiment {
+        nodes: args.nodes,
+        lookups: args.lookups,
+        fail: args.fail,
+        churn: args.churn,
+        duration: args.duration,
+        settle: args.settle,
+        seed: args.seed,
+        chord,
+    };
+    let report = experiment::run(&exp);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let half_log = 0.5 * (args.nodes as f64).log2();
+    println!("nodes              {}", report.nodes);
+    println!("lookups            {}", report.lookups);
+    println!(
+        "hops mean          {:.3}   (Chord paper: ½·log2 N = {half_log:.3})",
+        report.mean_hops
+    );
+    println!(
+        "hops p1/p50/p99    {} / {} / {}",
+        report.p1_hops, report.p50_hops, report.p99_hops
+    );
+    println!("failed lookups     {}", report.failed);
+    println!("wrong root         {}", report.wrong);
+    println!(
+        "maintenance        {:.3} msgs/node/s",
+        report.maint_msgs_per_node_s
+    );
+    println!("wall               {:.3} s", report.wall_s);
+    println!(
+        "peak RSS           {:.1} MiB ({:.1} KiB per node)",
+        report.peak_rss_kb as f64 / 1024.0,
+        report.peak_rss_kb as f64 / args.nodes as f64
+    );
+    Ok(())
+}

@@ -1,0 +1,491 @@
+//! The common API for structured overlays (Dabek, Zhao, Druschel, Kubiatowicz,
+//! Stoica: "Towards a Common API for Structured Peer-to-Peer Overlays", IPTPS
+//! 2003), over the Chord core.
+//!
+//! [`Kbr`] is still sans-IO: it wraps [`Chord`] and adds applications, each
+//! registered under its 128-bit [`AppId`] and seeing only its own messages
+//! through the upcalls of [`Application`]. Drivers call `handle_*` and drain
+//! `poll_transmit`, `poll_event`, `poll_timeout` exactly as for [`Chord`].
+//! Applications act on the overlay through [`Api`]: `route`, `send`,
+//! `local_lookup`, `neighbor_set`, `replica_set`, `range`. Calls made from
+//! inside an upcall are queued and run after it returns, so an upcall never
+//! re-enters another.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::chord::{Chord, Event, Found, NextHop, RouteError, Time, Transmit};
+use crate::id::{AppId, Id};
+use crate::wire::{AppMessage, Body, Message, NodeRef, RoutedMessage};
+
+/// An application on the overlay. Every upcall gets an [`Api`] to act with.
+pub trait Application {
+    /// `msg` reached the root of its key, or was sent here directly.
+    fn deliver(&mut self, api: &mut Api<'_>, msg: &RoutedMessage);
+
+    /// Called at every node that routes `msg`, the source and the root
+    /// included (at the root, `next` is this node and deliver follows).
+    /// May change `msg` and `next`; returning `false` stops the message here.
+    fn forward(
+        &mut self,
+        _api: &mut Api<'_>,
+        _msg: &mut RoutedMessage,
+        _next: &mut NodeRef,
+    ) -> bool {
+        true
+    }
+
+    /// `node` joined or left this node's neighbour set.
+    fn update(&mut self, _api: &mut Api<'_>, _node: NodeRef, _joined: bool) {}
+
+    /// A message this application sent from here was given up.
+    fn undeliverable(&mut self, _api: &mut Api<'_>, _msg: &RoutedMessage, _error: &RouteError) {}
+}
+
+/// What the driver hears about from the KBR layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KbrEvent {
+    Joined {
+        successor: NodeRef,
+    },
+    JoinFailed {
+        reason: String,
+    },
+    LookupDone {
+        req: u64,
+        key: Id,
+        result: Result<Found, RouteError>,
+    },
+    /// A message with no application here to take it (or given up, for an
+    /// application that is not registered here).
+    Dropped {
+        msg: RoutedMessage,
+        reason: String,
+    },
+}
+
+/// Counters of what this node did with application messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KbrStats {
+    pub delivered: u64,
+    pub forwarded: u64,
+    pub stopped: u64,
+    pub dropped: u64,
+}
+
+enum Work {
+    Route {
+        msg: RoutedMessage,
+        to_root: bool,
+        from: Option<NodeRef>,
+        hint: Option<NodeRef>,
+        rerouted: bool,
+    },
+    Update {
+        node: NodeRef,
+        joined: bool,
+    },
+    Undeliverable {
+        msg: RoutedMessage,
+        error: RouteError,
+    },
+}
+
+/// A Chord node with applications on top. See the module docs.
+pub struct Kbr {
+    chord: Chord,
+    apps: BTreeMap<AppId, Box<dyn Application>>,
+    default_app: Option<Box<dyn Application>>,
+    work: VecDeque<Work>,
+    events: VecDeque<KbrEvent>,
+    stats: KbrStats,
+}
+
+impl Kbr {
+    pub fn new(chord: Chord) -> Kbr {
+        Kbr {
+            chord,
+            apps: BTreeMap::new(),
+            default_app: None,
+            work: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: KbrStats::default(),
+        }
+    }
+
+    pub fn chord(&self) -> &Chord {
+        &self.chord
+    }
+
+    /// For driver-level operations on the ring: create, join, leave, lookup.
+    pub fn chord_mut(&mut self) -> &mut Chord {
+        &mut self.chord
+    }
+
+    pub fn stats(&self) -> &KbrStats {
+        &self.stats
+    }
+
+    /// Registers `app` for the messages of `id` (replacing any earlier one).
+    pub fn register(&mut self, id: AppId, app: Box<dyn Application>) {
+        self.apps.insert(id, app);
+    }
+
+    pub fn unregister(&mut self, id: &AppId) -> Option<Box<dyn Application>> {
+        self.apps.remove(id)
+    }
+
+    /// Takes the messages of every app id with no registered application:
+    /// the hook through which code is deployed on demand.
+    pub fn set_default_app(&mut self, app: Box<dyn Application>) {
+        self.default_app = Some(app);
+    }
+
+    /// The API, as an application would see it, for the driver's own use.
+    pub fn api(&mut self, now: Time) -> Api<'_> {
+        Api {
+            now,
+            chord: &mut self.chord,
+            work: &mut self.work,
+        }
+    }
+
+    pub fn handle_message(&mut self, now: Time, from: NodeRef, msg: Message) {
+        self.chord.handle_message(now, from, msg);
+        self.pump(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.chord.handle_timeout(now);
+        self.pump(now);
+    }
+
+    pub fn handle_peer_failed(&mut self, now: Time, addr: SocketAddr) {
+        self.chord.handle_peer_failed(now, addr);
+        self.pump(now);
+    }
+
+    /// Runs whatever the driver queued through [`Kbr::api`].
+    pub fn handle_api_calls(&mut self, now: Time) {
+        self.pump(now);
+    }
+
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.chord.poll_transmit()
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<KbrEvent> {
+        self.events.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.chord.poll_timeout()
+    }
+
+    fn pump(&mut self, now: Time) {
+        loop {
+            while let Some(ev) = self.chord.poll_event() {
+                self.on_chord_event(ev);
+            }
+            let Some(work) = self.work.pop_front() else {
+                break;
+            };
+            match work {
+                Work::Route {
+                    msg,
+                    to_root,
+                    from,
+                    hint,
+                    rerouted,
+                } => self.route_here(now, msg, to_root, from, hint, rerouted),
+                Work::Update { node, joined } => {
+                    let mut apps = std::mem::take(&mut self.apps);
+                    let mut api = Api {
+                        now,
+                        chord: &mut self.chord,
+                        work: &mut self.work,
+                    };
+                    for app in apps.values_mut().chain(self.default_app.as_mut()) {
+                        app.update(&mut api, node, joined);
+                    }
+                    self.apps.append(&mut apps);
+                }
+                Work::Undeliverable { msg, error } => self.undeliverable(now, msg, error),
+            }
+        }
+    }
+
+    /// A message was given up: tell its application if it was sent from
+    /// here, otherwise report it to the driver.
+    fn undeliverable(&mut self, now: Time, msg: RoutedMessage, error: RouteError) {
+        let Body::App(app_msg) = &msg.body else {
+            return;
+        };
+        let app_id = app_msg.app;
+        let from_default = !self.apps.contains_key(&app_id);
+        let app = if msg.source.id == self.chord.me().id {
+            self.take_app(&app_id)
+        } else {
+            None
+        };
+        match app {
+            Some(mut app) => {
+                let mut api = Api {
+                    now,
+                    chord: &mut self.chord,
+                    work: &mut self.work,
+                };
+                app.undeliverable(&mut api, &msg, &error);
+                self.restore_app(app_id, from_default, app);
+            }
+            None => {
+                self.stats.dropped += 1;
+                let reason = error.to_string();
+                self.events.push_back(KbrEvent::Dropped { msg, reason });
+            }
+        }
+    }
+
+    fn on_chord_event(&mut self, ev: Event) {
+        match ev {
+            Event::Joined { successor } => self.events.push_back(KbrEvent::Joined { successor }),
+            Event::JoinFailed { reason } => self.events.push_back(KbrEvent::JoinFailed { reason }),
+            Event::LookupDone { req, key, result } => {
+                self.events
+                    .push_back(KbrEvent::LookupDone { req, key, result })
+            }
+            Event::Neighbor { node, joined } => self.work.push_back(Work::Update { node, joined }),
+            Event::Routed { from, to_root, msg } => self.work.push_back(Work::Route {
+                msg,
+                to_root,
+                from: Some(from),
+                hint: None,
+                rerouted: false,
+            }),
+            Event::Reroute { msg } => self.work.push_back(Work::Route {
+                msg,
+                to_root: false,
+                from: None,
+                hint: None,
+                rerouted: true,
+            }),
+            Event::Undeliverable { msg, error } => {
+                self.work.push_back(Work::Undeliverable { msg, error })
+            }
+        }
+    }
+
+    fn take_app(&mut self, id: &AppId) -> Option<Box<dyn Application>> {
+        self.apps.remove(id).or_else(|| self.default_app.take())
+    }
+
+    /// One routing step at this node: decide the next hop, let the
+    /// application see it (forward), then deliver here or send on.
+    fn route_here(
+        &mut self,
+        now: Time,
+        mut msg: RoutedMessage,
+        to_root: bool,
+        from: Option<NodeRef>,
+        hint: Option<NodeRef>,
+        rerouted: bool,
+    ) {
+        let me = self.chord.me();
+        let (mut next, mut next_is_root) = if msg.direct {
+            (me, true)
+        } else if let Some(h) = hint {
+            (h, false)
+        } else {
+            match self.chord.next_hop(&msg.key, to_root, from.as_ref()) {
+                NextHop::Local => (me, true),
+                NextHop::Forward { node, to_root } => (node, to_root),
+            }
+        };
+        let Body::App(app_msg) = &msg.body else {
+            return;
+        };
+        let app_id = app_msg.app;
+        let from_default = !self.apps.contains_key(&app_id);
+        let mut app = self.take_app(&app_id);
+        let chosen = next;
+        let go_on = match app.as_mut() {
+            Some(app) if !rerouted => {
+                let mut api = Api {
+                    now,
+                    chord: &mut self.chord,
+                    work: &mut self.work,
+                };
+                app.forward(&mut api, &mut msg, &mut next)
+            }
+            _ => true,
+        };
+        if !go_on {
+            self.stats.stopped += 1;
+            if let Some(app) = app {
+                self.restore_app(app_id, from_default, app);
+            }
+            return;
+        }
+        if next.id != chosen.id {
+            next_is_root = next.id == me.id;
+        }
+        if next.id == me.id {
+            match app.as_mut() {
+                Some(app) => {
+                    self.stats.delivered += 1;
+                    let mut api = Api {
+                        now,
+                        chord: &mut self.chord,
+                        work: &mut self.work,
+                    };
+                    app.deliver(&mut api, &msg);
+                }
+                None => {
+                    self.stats.dropped += 1;
+                    let reason = format!("no application {app_id} on this node");
+                    self.events.push_back(KbrEvent::Dropped { msg, reason });
+                }
+            }
+        } else {
+            self.stats.forwarded += 1;
+            self.chord.send_routed(now, msg, next, next_is_root);
+        }
+        if let Some(app) = app {
+            self.restore_app(app_id, from_default, app);
+        }
+    }
+
+    fn restore_app(&mut self, id: AppId, from_default: bool, app: Box<dyn Application>) {
+        if from_default {
+            self.default_app = Some(app);
+        } else {
+            self.apps.insert(id, app);
+        }
+    }
+}
+
+/// What an application (or the driver) can do on the overlay.
+pub struct Api<'a> {
+    now: Time,
+    chord: &'a mut Chord,
+    work: &'a mut VecDeque<Work>,
+}
+
+impl Api<'_> {
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeRef {
+        self.chord.me()
+    }
+
+    /// Routes `msg` towards the root of `key`; `hint`, if given, is used as
+    /// the first hop. Returns the message id.
+    pub fn route(&mut self, key: Id, msg: AppMessage, hint: Option<NodeRef>) -> u64 {
+        let routed = self.message(key, msg, false);
+        let id = routed.id;
+        self.work.push_back(Work::Route {
+            msg: routed,
+            to_root: false,
+            from: None,
+            hint,
+            rerouted: false,
+        });
+        id
+    }
+
+    /// Sends `msg` straight to `node`, delivered there whoever owns the key
+    /// (the common API's route with a null key and a hint).
+    pub fn send(&mut self, node: NodeRef, msg: AppMessage) -> u64 {
+        let routed = self.message(node.id, msg, true);
+        let id = routed.id;
+        if node.id == self.chord.me().id {
+            self.work.push_back(Work::Route {
+                msg: routed,
+                to_root: true,
+                from: None,
+                hint: None,
+                rerouted: false,
+            });
+        } else {
+            self.chord.send_routed(self.now, routed, node, true);
+        }
+        id
+    }
+
+    fn message(&mut self, key: Id, msg: AppMessage, direct: bool) -> RoutedMessage {
+        RoutedMessage {
+            id: self.chord.new_message_id(),
+            key,
+            source: self.chord.me(),
+            hops: 0,
+            ttl: self.chord.config().ttl,
+            direct,
+            body: Body::App(msg),
+        }
+    }
+
+    /// Up to `num` nodes that are good next hops towards `key`, best first.
+    /// `safe` asks for nodes chosen so that an adversary cannot bias them;
+    /// this overlay keeps no such table, so it returns the same nodes.
+    pub fn local_lookup(&self, key: &Id, num: usize, _safe: bool) -> Vec<NodeRef> {
+        self.chord.table().next_hops(key, num)
+    }
+
+    /// Up to `num` neighbours: successors first (nearest first), then the
+    /// predecessor.
+    pub fn neighbor_set(&self, num: usize) -> Vec<NodeRef> {
+        let t = self.chord.table();
+        let mut out: Vec<NodeRef> = t.successors().to_vec();
+        if let Some(p) = t.predecessor() {
+            if !out.iter().any(|n| n.id == p.id) {
+                out.push(p);
+            }
+        }
+        out.truncate(num);
+        out
+    }
+
+    /// Up to `max_rank` nodes that hold the replicas of `key`, its root first
+    /// (in Chord: the root and its successors). Empty when `key` lies outside
+    /// the stretch of ring this node knows (predecessor to last successor):
+    /// ask a node near the key instead.
+    pub fn replica_set(&self, key: &Id, max_rank: usize) -> Vec<NodeRef> {
+        let chain = self.chain();
+        for i in 1..chain.len() {
+            if key.in_open_closed(&chain[i - 1].id, &chain[i].id) {
+                return chain[i..].iter().take(max_rank).copied().collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// The keys for which `node` is the `rank`-th root (rank 0: the keys it
+    /// owns), as `(after, up_to)`: the interval (after, up_to]. `None` when
+    /// this node does not know enough of the ring around `node`.
+    pub fn range(&self, node: &NodeRef, rank: usize) -> Option<(Id, Id)> {
+        let chain = self.chain();
+        let i = chain.iter().position(|n| n.id == node.id)?;
+        let hi = i.checked_sub(rank)?;
+        let lo = hi.checked_sub(1)?;
+        Some((chain[lo].id, chain[hi].id))
+    }
+
+    /// Predecessor, this node, successors: consecutive nodes on the ring.
+    fn chain(&self) -> Vec<NodeRef> {
+        let t = self.chord.table();
+        let mut chain: Vec<NodeRef> = t.predecessor().into_iter().collect();
+        chain.push(t.me());
+        chain.extend(
+            t.successors()
+                .iter()
+                .filter(|s| Some(s.id) != t.predecessor().map(|p| p.id)),
+        );
+        chain
+    }
+}
