@@ -17,9 +17,8 @@ use serde::Serialize;
 use super::net::{SimConfig, SimNet};
 use super::rng::Rng;
 use crate::chord::{Config, Time};
-use crate::id::{Id, ID_BITS};
+use crate::id::Id;
 use crate::kbr::KbrEvent;
-use crate::wire::NodeRef;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -172,7 +171,7 @@ pub fn run(exp: &Experiment) -> Report {
         let id = rng.id();
         net.add_node(id);
     }
-    install_converged_ring(&mut net, exp.chord.successors);
+    net.install_converged();
     let mut live = LiveSet::default();
     for i in 0..net.len() {
         live.insert(net.me(i).id, i);
@@ -271,23 +270,6 @@ pub fn run(exp: &Experiment) -> Report {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// Gives every node the state a converged ring would have.
-fn install_converged_ring(net: &mut SimNet, r: usize) {
-    let nodes: Vec<NodeRef> = (0..net.len()).map(|i| net.me(i)).collect();
-    let oracle = super::oracle::Oracle::new(nodes.clone());
-    for (i, me) in nodes.iter().enumerate() {
-        let pred = oracle.predecessor_of(&me.id);
-        let succ = oracle.successors_of(&me.id, r);
-        let fingers: Vec<(usize, NodeRef)> = (0..ID_BITS)
-            .map(|bit| (bit, oracle.successor(&me.id.add_pow2(bit))))
-            .filter(|(_, f)| f.id != me.id)
-            .collect();
-        net.with_node(i, |k, now| {
-            k.chord_mut().install_state(now, pred, &succ, &fingers)
-        });
-    }
 }
 
 /// The process's peak resident set (VmHWM), in KiB; 0 where unknown.

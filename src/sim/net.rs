@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::oracle::Oracle;
 use super::rng::Rng;
 use crate::chord::{Chord, Config, Found, RouteError, Time};
-use crate::id::{AppId, Id};
+use crate::id::{AppId, Id, ID_BITS};
 use crate::kbr::{Application, Kbr, KbrEvent};
 use crate::wire::{Message, NodeRef};
 
@@ -328,6 +328,53 @@ impl SimNet {
             self.run_for(every);
         }
         done(self)
+    }
+
+    /// Gives every node the state a converged ring would have: the oracle's
+    /// predecessor, successor list and fingers.
+    pub fn install_converged(&mut self) {
+        let nodes: Vec<NodeRef> = (0..self.len()).map(|i| self.me(i)).collect();
+        let oracle = Oracle::new(nodes.clone());
+        let r = self.cfg.chord.successors;
+        for (i, me) in nodes.iter().enumerate() {
+            let pred = oracle.predecessor_of(&me.id);
+            let succ = oracle.successors_of(&me.id, r);
+            let fingers: Vec<(usize, NodeRef)> = (0..ID_BITS)
+                .map(|bit| (bit, oracle.successor(&me.id.add_pow2(bit))))
+                .filter(|(_, f)| f.id != me.id)
+                .collect();
+            self.with_node(i, |k, now| {
+                k.chord_mut().install_state(now, pred, &succ, &fingers)
+            });
+        }
+    }
+
+    /// Starts a lookup for each `(from, key)` at once and runs the network
+    /// until every one is answered (or timed out). Results in input order.
+    pub fn lookups(&mut self, asks: &[(usize, Id)]) -> Vec<Result<Found, RouteError>> {
+        let mut waiting: HashMap<(usize, u64), usize> = HashMap::new();
+        for (k, &(from, key)) in asks.iter().enumerate() {
+            let req = self.with_node(from, |kbr, now| kbr.chord_mut().lookup(now, key));
+            waiting.insert((from, req), k);
+        }
+        let mut out: Vec<Result<Found, RouteError>> = vec![Err(RouteError::Timeout); asks.len()];
+        let limit = self.now + self.cfg.chord.lookup_timeout + Duration::from_secs(1);
+        while !waiting.is_empty() {
+            let mut rest = Vec::new();
+            for (i, t, ev) in std::mem::take(&mut self.events) {
+                match ev {
+                    KbrEvent::LookupDone { req, result, .. } if waiting.contains_key(&(i, req)) => {
+                        out[waiting.remove(&(i, req)).expect("waiting")] = result;
+                    }
+                    other => rest.push((i, t, other)),
+                }
+            }
+            self.events = rest;
+            if !waiting.is_empty() && !self.step(limit) {
+                break;
+            }
+        }
+        out
     }
 
     /// Looks up `key` from node `from` and runs the network until the answer.
