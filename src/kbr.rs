@@ -440,15 +440,7 @@ impl Api<'_> {
     /// Up to `num` neighbours: successors first (nearest first), then the
     /// predecessor.
     pub fn neighbor_set(&self, num: usize) -> Vec<NodeRef> {
-        let t = self.chord.table();
-        let mut out: Vec<NodeRef> = t.successors().to_vec();
-        if let Some(p) = t.predecessor() {
-            if !out.iter().any(|n| n.id == p.id) {
-                out.push(p);
-            }
-        }
-        out.truncate(num);
-        out
+        self.chord.table().neighbor_set(num)
     }
 
     /// Up to `max_rank` nodes that hold the replicas of `key`, its root first
@@ -456,36 +448,13 @@ impl Api<'_> {
     /// the stretch of ring this node knows (predecessor to last successor):
     /// ask a node near the key instead.
     pub fn replica_set(&self, key: &Id, max_rank: usize) -> Vec<NodeRef> {
-        let chain = self.chain();
-        for i in 1..chain.len() {
-            if key.in_open_closed(&chain[i - 1].id, &chain[i].id) {
-                return chain[i..].iter().take(max_rank).copied().collect();
-            }
-        }
-        Vec::new()
+        self.chord.table().replica_set(key, max_rank)
     }
 
     /// The keys for which `node` is the `rank`-th root (rank 0: the keys it
     /// owns), as `(after, up_to)`: the interval (after, up_to]. `None` when
     /// this node does not know enough of the ring around `node`.
     pub fn range(&self, node: &NodeRef, rank: usize) -> Option<(Id, Id)> {
-        let chain = self.chain();
-        let i = chain.iter().position(|n| n.id == node.id)?;
-        let hi = i.checked_sub(rank)?;
-        let lo = hi.checked_sub(1)?;
-        Some((chain[lo].id, chain[hi].id))
-    }
-
-    /// Predecessor, this node, successors: consecutive nodes on the ring.
-    fn chain(&self) -> Vec<NodeRef> {
-        let t = self.chord.table();
-        let mut chain: Vec<NodeRef> = t.predecessor().into_iter().collect();
-        chain.push(t.me());
-        chain.extend(
-            t.successors()
-                .iter()
-                .filter(|s| Some(s.id) != t.predecessor().map(|p| p.id)),
-        );
-        chain
+        self.chord.table().range(node, rank)
     }
 }

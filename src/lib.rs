@@ -1,4 +1,24 @@
 //! peerlet: a programmable structured peer-to-peer overlay.
+//!
+//! A Chord node offers key-based routing (the common KBR API of Dabek et al.);
+//! applications on top of it are *peerlets*, small signed Lua scripts run in
+//! sandboxes. The crate follows the layers of DESIGN.md:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`id`] | 160-bit ring ids and keys, 128-bit app ids, ring arithmetic |
+//! | [`wire`] | every message nodes exchange, and its framing (length + CBOR) |
+//! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
+//! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ... |
+//! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
+//! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
+//!
+//! How a routed message flows: a driver (the simulator or the TCP node)
+//! hands an incoming `Route` frame to [`kbr::Kbr::handle_message`]; the Chord
+//! core acknowledges the hop and reports it; the KBR layer asks the core for
+//! the next hop, lets the message's application see it (`forward`), then
+//! either delivers it here (`deliver`) or gives it back to the core to send
+//! one hop further, which the driver then puts on the wire.
 #![forbid(unsafe_code)]
 
 pub mod chord;

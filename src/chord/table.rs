@@ -217,6 +217,54 @@ impl RoutingTable {
         cands.truncate(n);
         cands
     }
+
+    /// Up to `num` neighbours: successors first (nearest first), then the
+    /// predecessor. See `kbr::Api::neighbor_set`.
+    pub fn neighbor_set(&self, num: usize) -> Vec<NodeRef> {
+        let mut out: Vec<NodeRef> = self.successors.clone();
+        if let Some(p) = self.predecessor {
+            if !out.iter().any(|n| n.id == p.id) {
+                out.push(p);
+            }
+        }
+        out.truncate(num);
+        out
+    }
+
+    /// The root of `key` and its successors, up to `max_rank` nodes, when
+    /// `key` lies in the stretch this node knows. See `kbr::Api::replica_set`.
+    pub fn replica_set(&self, key: &Id, max_rank: usize) -> Vec<NodeRef> {
+        let chain = self.chain();
+        for i in 1..chain.len() {
+            if key.in_open_closed(&chain[i - 1].id, &chain[i].id) {
+                return chain[i..].iter().take(max_rank).copied().collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// The keys `(after, up_to]` for which `node` is the `rank`-th root.
+    /// See `kbr::Api::range`.
+    pub fn range(&self, node: &NodeRef, rank: usize) -> Option<(Id, Id)> {
+        let chain = self.chain();
+        let i = chain.iter().position(|n| n.id == node.id)?;
+        let hi = i.checked_sub(rank)?;
+        let lo = hi.checked_sub(1)?;
+        Some((chain[lo].id, chain[hi].id))
+    }
+
+    /// Predecessor, this node, successors: consecutive nodes on the ring.
+    fn chain(&self) -> Vec<NodeRef> {
+        let pred = self.predecessor;
+        let mut chain: Vec<NodeRef> = pred.into_iter().collect();
+        chain.push(self.me);
+        chain.extend(
+            self.successors
+                .iter()
+                .filter(|s| Some(s.id) != pred.map(|p| p.id)),
+        );
+        chain
+    }
 }
 
 #[cfg(test)]
