@@ -22,11 +22,14 @@ struct Seen {
 
 type Shared = Rc<RefCell<Seen>>;
 
+/// What a test's forward() does: may change the message and next hop.
+type ForwardRule = Rc<dyn Fn(&Id, &mut RoutedMessage, &mut NodeRef) -> bool>;
+
 /// Records every upcall; optionally acts in forward().
 struct Recorder {
     me: Id,
     seen: Shared,
-    on_forward: Option<Rc<dyn Fn(&Id, &mut RoutedMessage, &mut NodeRef) -> bool>>,
+    on_forward: Option<ForwardRule>,
 }
 
 impl Application for Recorder {
@@ -87,12 +90,7 @@ fn ring(n: usize, seed: u64, app: AppId) -> (SimNet, Shared, Rng) {
     (net, seen, rng)
 }
 
-fn add_app(
-    net: &mut SimNet,
-    app: AppId,
-    seen: &Shared,
-    on_forward: Option<Rc<dyn Fn(&Id, &mut RoutedMessage, &mut NodeRef) -> bool>>,
-) {
+fn add_app(net: &mut SimNet, app: AppId, seen: &Shared, on_forward: Option<ForwardRule>) {
     for i in 0..net.len() {
         let me = net.me(i).id;
         let rec = Recorder {
@@ -154,21 +152,20 @@ fn forward_can_change_the_message_reroute_it_and_stop_it() {
     let app = app_id("steer");
     let (mut net, seen, mut rng) = ring(32, 3, app);
     let detour = net.me(7);
-    let rule: Rc<dyn Fn(&Id, &mut RoutedMessage, &mut NodeRef) -> bool> =
-        Rc::new(move |_me, msg, next| {
-            let Body::App(a) = &mut msg.body else {
-                return true;
-            };
-            match a.data.as_slice() {
-                b"stop" => false,
-                b"detour" => {
-                    a.data = ByteBuf::from(b"detoured".to_vec());
-                    *next = detour;
-                    true
-                }
-                _ => true,
+    let rule: ForwardRule = Rc::new(move |_me, msg, next| {
+        let Body::App(a) = &mut msg.body else {
+            return true;
+        };
+        match a.data.as_slice() {
+            b"stop" => false,
+            b"detour" => {
+                a.data = ByteBuf::from(b"detoured".to_vec());
+                *next = detour;
+                true
             }
-        });
+            _ => true,
+        }
+    });
     let steer = app_id("steer2");
     add_app(&mut net, steer, &seen, Some(rule));
 
