@@ -25,5 +25,6 @@ pub mod chord;
 pub mod cmd;
 pub mod id;
 pub mod kbr;
+pub mod peerlet;
 pub mod sim;
 pub mod wire;
