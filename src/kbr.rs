@@ -40,6 +40,15 @@ pub trait Application {
 
     /// A message this application sent from here was given up.
     fn undeliverable(&mut self, _api: &mut Api<'_>, _msg: &RoutedMessage, _error: &RouteError) {}
+
+    /// When this application wants `on_timeout` (its own timers); the
+    /// driver's next wake-up is the earliest of these and the core's.
+    fn next_deadline(&self) -> Option<Time> {
+        None
+    }
+
+    /// Time has reached (or passed) what `next_deadline` announced.
+    fn on_timeout(&mut self, _api: &mut Api<'_>) {}
 }
 
 /// What the driver hears about from the KBR layer.
@@ -157,6 +166,18 @@ impl Kbr {
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.chord.handle_timeout(now);
+        let mut apps = std::mem::take(&mut self.apps);
+        let mut api = Api {
+            now,
+            chord: &mut self.chord,
+            work: &mut self.work,
+        };
+        for app in apps.values_mut().chain(self.default_app.as_mut()) {
+            if app.next_deadline().is_some_and(|d| d <= now) {
+                app.on_timeout(&mut api);
+            }
+        }
+        self.apps.append(&mut apps);
         self.pump(now);
     }
 
@@ -180,9 +201,15 @@ impl Kbr {
         self.events.pop_front()
     }
 
+    /// The earliest of the core's deadline and the applications' own.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.chord.poll_timeout()
+        self.apps
+            .values()
+            .chain(self.default_app.as_ref())
+            .filter_map(|a| a.next_deadline())
+            .chain(self.chord.poll_timeout())
+            .min()
     }
 
     fn pump(&mut self, now: Time) {

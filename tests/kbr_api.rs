@@ -356,3 +356,46 @@ fn update_tells_applications_when_a_neighbour_leaves_and_joins() {
         .iter()
         .any(|(at, n, joined)| n.id == new_id && *joined && *at != new_id));
 }
+
+/// An application with its own timer: fires three times, a second apart.
+struct Ticker {
+    next: Option<peerlet::chord::Time>,
+    fired: Rc<RefCell<Vec<peerlet::chord::Time>>>,
+}
+
+impl Application for Ticker {
+    fn deliver(&mut self, _api: &mut Api<'_>, _msg: &RoutedMessage) {}
+
+    fn next_deadline(&self) -> Option<peerlet::chord::Time> {
+        self.next
+    }
+
+    fn on_timeout(&mut self, api: &mut Api<'_>) {
+        let mut fired = self.fired.borrow_mut();
+        fired.push(api.now());
+        self.next = (fired.len() < 3).then(|| api.now() + Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn applications_get_their_own_timeouts_from_the_driver() {
+    let app = app_id("tick");
+    let (mut net, _seen, _rng) = ring(5, 10, app);
+    let fired = Rc::new(RefCell::new(Vec::new()));
+    let start = net.now() + Duration::from_millis(1500);
+    net.register_app(
+        2,
+        app_id("ticker"),
+        Box::new(Ticker {
+            next: Some(start),
+            fired: fired.clone(),
+        }),
+    );
+    // The timer must wake the node even though it was armed from outside.
+    net.with_node(2, |_, _| ());
+    net.run_for(Duration::from_secs(10));
+    let fired = fired.borrow();
+    assert_eq!(fired.len(), 3);
+    assert!(fired[0] >= start);
+    assert_eq!(fired[1].since(fired[0]), Duration::from_secs(1));
+}
