@@ -22,8 +22,11 @@ pub struct Config {
     pub hop_timeout: Duration,
     /// Sends of one hop to the same peer before it counts as failed.
     pub hop_attempts: u32,
-    /// How long a lookup may take, end to end, before it is given up.
+    /// How long one attempt at a lookup may take, end to end.
     pub lookup_timeout: Duration,
+    /// Attempts at a lookup before it is reported failed (an answer or an
+    /// acknowledgement can be lost).
+    pub lookup_attempts: u32,
     /// Attempts at joining through the bootstrap node.
     pub join_attempts: u32,
     /// How long a failed peer is ignored when others still list it.
@@ -42,7 +45,8 @@ impl Default for Config {
             rpc_timeout: Duration::from_millis(1500),
             hop_timeout: Duration::from_millis(1000),
             hop_attempts: 2,
-            lookup_timeout: Duration::from_secs(8),
+            lookup_timeout: Duration::from_secs(3),
+            lookup_attempts: 3,
             join_attempts: 5,
             dead_memory: Duration::from_secs(10),
             ttl: 64,
@@ -51,6 +55,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The longest a lookup can take before it is reported, all attempts included.
+    pub fn lookup_deadline(&self) -> Duration {
+        self.lookup_timeout * self.lookup_attempts.max(1)
+    }
+
     /// Periods like the Chord paper's simulations (stabilize every 30 s on
     /// average is theirs; we use 30 s) and timeouts fitting a WAN-like
     /// latency model. Used by `peerlet sim`.
@@ -61,7 +70,7 @@ impl Config {
             fix_fingers_every: Duration::from_secs(5),
             rpc_timeout: Duration::from_millis(500),
             hop_timeout: Duration::from_millis(500),
-            lookup_timeout: Duration::from_secs(30),
+            lookup_timeout: Duration::from_secs(10),
             dead_memory: Duration::from_secs(120),
             ..Config::default()
         }

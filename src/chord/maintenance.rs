@@ -258,9 +258,24 @@ impl Chord {
                     self.peer_failed(now, to);
                 }
             }
-            Request::Lookup { key, purpose } => match purpose {
+            Request::Lookup {
+                key,
+                purpose,
+                attempt,
+            } => match purpose {
                 LookupPurpose::Join => self.join_attempt_failed(now),
                 LookupPurpose::Finger(_) => {}
+                // The answer (or a hop's ack) may have been lost: ask again.
+                LookupPurpose::User if attempt + 1 < self.cfg.lookup_attempts => {
+                    let next = Request::Lookup {
+                        key,
+                        purpose,
+                        attempt: attempt + 1,
+                    };
+                    self.wait_for_id(id, now + self.cfg.lookup_timeout, next);
+                    let msg = self.lookup_message(key, id);
+                    self.route_lookup(now, msg, false, None);
+                }
                 LookupPurpose::User => self.events.push_back(Event::LookupDone {
                     req: id,
                     key,
@@ -280,6 +295,7 @@ impl Chord {
             Request::Lookup {
                 key: me.id,
                 purpose: LookupPurpose::Join,
+                attempt: 0,
             },
         );
         let msg = self.lookup_message(me.id, req);

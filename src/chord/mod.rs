@@ -129,6 +129,7 @@ enum Request {
     Lookup {
         key: Id,
         purpose: LookupPurpose,
+        attempt: u32,
     },
 }
 

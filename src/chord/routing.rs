@@ -103,7 +103,7 @@ impl Chord {
         }
     }
 
-    fn route_lookup(
+    pub(super) fn route_lookup(
         &mut self,
         now: Time,
         msg: RoutedMessage,
@@ -144,7 +144,11 @@ impl Chord {
         self.wait_for_id(
             req,
             now + self.cfg.lookup_timeout,
-            Request::Lookup { key, purpose },
+            Request::Lookup {
+                key,
+                purpose,
+                attempt: 0,
+            },
         );
         let msg = self.lookup_message(key, req);
         self.route_lookup(now, msg, false, None);
@@ -152,7 +156,7 @@ impl Chord {
     }
 
     pub(super) fn on_found_root(&mut self, now: Time, req: u64, root: NodeRef, hops: u32) {
-        let Some(Request::Lookup { key, purpose }) = self.requests.get(&req).cloned() else {
+        let Some(Request::Lookup { key, purpose, .. }) = self.requests.get(&req).cloned() else {
             return;
         };
         self.requests.remove(&req);

@@ -29,6 +29,9 @@ pub struct Args {
     /// Seed of every random choice: same seed, same result.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Probability that any one message is lost (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
     /// Successor list length r.
     #[arg(long)]
     pub successors: Option<usize>,
@@ -43,6 +46,9 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if !(0.0..1.0).contains(&args.fail) {
         return Err(format!("--fail {} must be in [0, 1)", args.fail).into());
+    }
+    if !(0.0..=1.0).contains(&args.loss) {
+        return Err(format!("--loss {} must be in [0, 1]", args.loss).into());
     }
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
@@ -63,6 +69,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         duration: args.duration,
         settle: args.settle,
         seed: args.seed,
+        loss: args.loss,
         chord,
     };
     let report = experiment::run(&exp);

@@ -34,6 +34,8 @@ pub struct Experiment {
     /// Seconds of virtual time between the failures and the first lookup.
     pub settle: f64,
     pub seed: u64,
+    /// Probability that any one message is lost.
+    pub loss: f64,
     pub chord: Config,
 }
 
@@ -47,6 +49,7 @@ impl Default for Experiment {
             duration: 60.0,
             settle: 0.0,
             seed: 1,
+            loss: 0.0,
             chord: Config::simulation(),
         }
     }
@@ -162,6 +165,7 @@ pub fn run(exp: &Experiment) -> Report {
     let started = Instant::now();
     let cfg = SimConfig {
         seed: exp.seed,
+        loss: exp.loss,
         chord: exp.chord.clone(),
         ..SimConfig::default()
     };
@@ -229,7 +233,7 @@ pub fn run(exp: &Experiment) -> Report {
             }
         }
     }
-    let end = net.now() + exp.chord.lookup_timeout + Duration::from_secs(1);
+    let end = net.now() + exp.chord.lookup_deadline() + Duration::from_secs(1);
     net.run_until(end);
     node_seconds += live.len() as f64 * end.since(last).as_secs_f64();
     tally.absorb(&mut net, &mut live);

@@ -358,7 +358,7 @@ impl SimNet {
             waiting.insert((from, req), k);
         }
         let mut out: Vec<Result<Found, RouteError>> = vec![Err(RouteError::Timeout); asks.len()];
-        let limit = self.now + self.cfg.chord.lookup_timeout + Duration::from_secs(1);
+        let limit = self.now + self.cfg.chord.lookup_deadline() + Duration::from_secs(1);
         while !waiting.is_empty() {
             let mut rest = Vec::new();
             for (i, t, ev) in std::mem::take(&mut self.events) {
@@ -380,7 +380,7 @@ impl SimNet {
     /// Looks up `key` from node `from` and runs the network until the answer.
     pub fn lookup(&mut self, from: usize, key: Id) -> Result<Found, RouteError> {
         let req = self.with_node(from, |k, now| k.chord_mut().lookup(now, key));
-        let limit = self.now + self.cfg.chord.lookup_timeout + Duration::from_secs(1);
+        let limit = self.now + self.cfg.chord.lookup_deadline() + Duration::from_secs(1);
         loop {
             if let Some(pos) = self.events.iter().position(|(i, _, e)| {
                 *i == from && matches!(e, KbrEvent::LookupDone { req: r, .. } if *r == req)
