@@ -108,6 +108,17 @@ impl Id {
         self == b || self.in_open(a, b)
     }
 
+    /// Number of significant bits: 0 for zero, 160 when the top bit is set.
+    /// For a distance `d`, `bit_length() - 1` is floor(log2 d).
+    pub fn bit_length(&self) -> usize {
+        for (i, b) in self.0.iter().enumerate() {
+            if *b != 0 {
+                return (ID_BYTES - i) * 8 - b.leading_zeros() as usize;
+            }
+        }
+        0
+    }
+
     /// The first `n` hex digits, for logs and tables where the full id is noise.
     pub fn short(&self, n: usize) -> String {
         let mut s = self.to_string();
@@ -263,6 +274,14 @@ mod tests {
         assert_eq!(max.add_pow2(0), Id::ZERO);
         assert_eq!(Id::ZERO.add_pow2(159), id(1 << 63));
         assert_eq!(id(1 << 63).add_pow2(159), Id::ZERO);
+    }
+
+    #[test]
+    fn bit_length_is_floor_log2_plus_one() {
+        assert_eq!(Id::ZERO.bit_length(), 0);
+        assert_eq!(Id::ZERO.add_pow2(0).bit_length(), 1);
+        assert_eq!(Id::ZERO.add_pow2(37).bit_length(), 38);
+        assert_eq!(Id([0xff; ID_BYTES]).bit_length(), 160);
     }
 
     #[test]

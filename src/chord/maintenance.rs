@@ -126,17 +126,21 @@ impl Chord {
         }
         let me = self.table.me();
         let succ = self.table.successor();
-        for _ in 0..ID_BITS {
-            let i = self.next_finger;
-            self.next_finger = (self.next_finger + 1) % ID_BITS;
-            let start = me.id.add_pow2(i);
-            if start.in_open_closed(&me.id, &succ.id) {
-                self.table.set_finger(i, Some(succ));
-                continue;
-            }
-            self.start_lookup(now, start, LookupPurpose::Finger(i));
+        // Finger i starts at me + 2^i, inside (me, succ] exactly when
+        // 2^i <= d(me, succ): those fingers are the successor, no lookup.
+        let covered = me.id.distance_to(&succ.id).bit_length(); // fingers 0..covered
+        for i in 0..covered.min(ID_BITS) {
+            self.table.set_finger(i, Some(succ));
+        }
+        if self.next_finger < covered {
+            self.next_finger = covered % ID_BITS;
+        }
+        if covered >= ID_BITS {
             return;
         }
+        let i = self.next_finger;
+        self.next_finger = (i + 1) % ID_BITS;
+        self.start_lookup(now, me.id.add_pow2(i), LookupPurpose::Finger(i));
     }
 
     /// A finger lookup came back: finger `i` and every later finger whose

@@ -148,6 +148,7 @@ pub struct Chord {
     events: VecDeque<Event>,
     reported_pred: Option<NodeRef>,
     reported_succ: Vec<NodeRef>,
+    reported_version: u64,
 }
 
 impl Chord {
@@ -166,6 +167,7 @@ impl Chord {
             events: VecDeque::new(),
             reported_pred: None,
             reported_succ: Vec::new(),
+            reported_version: 0,
         }
     }
 
@@ -405,6 +407,10 @@ impl Chord {
 
     /// Emits neighbour events for changes since the last report.
     fn report_neighbors(&mut self) {
+        if self.table.neighbors_version() == self.reported_version {
+            return;
+        }
+        self.reported_version = self.table.neighbors_version();
         if self.table.predecessor() == self.reported_pred
             && self.table.successors() == self.reported_succ.as_slice()
         {

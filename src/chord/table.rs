@@ -24,6 +24,9 @@ pub struct RoutingTable {
     predecessor: Option<NodeRef>,
     successors: Vec<NodeRef>,
     fingers: Box<[Option<NodeRef>; ID_BITS]>,
+    /// Bumped whenever the predecessor or the successor list changes, so the
+    /// core can tell neighbour changes without comparing lists.
+    neighbors_version: u64,
 }
 
 impl RoutingTable {
@@ -34,6 +37,7 @@ impl RoutingTable {
             predecessor: None,
             successors: Vec::new(),
             fingers: Box::new([None; ID_BITS]),
+            neighbors_version: 0,
         }
     }
 
@@ -63,7 +67,16 @@ impl RoutingTable {
     }
 
     pub fn set_predecessor(&mut self, node: Option<NodeRef>) {
-        self.predecessor = node.filter(|n| n.id != self.me.id);
+        let node = node.filter(|n| n.id != self.me.id);
+        if node != self.predecessor {
+            self.predecessor = node;
+            self.neighbors_version += 1;
+        }
+    }
+
+    /// Changes whenever the predecessor or the successor list changes.
+    pub fn neighbors_version(&self) -> u64 {
+        self.neighbors_version
     }
 
     /// Replaces the successor list by `head` followed by `tail`, dropping this
@@ -86,7 +99,10 @@ impl RoutingTable {
         }
         // Keep the list in ring order from here: a stale peer's list may not be.
         list.sort_by_key(|n| self.me.id.distance_to(&n.id));
-        self.successors = list;
+        if list != self.successors {
+            self.successors = list;
+            self.neighbors_version += 1;
+        }
     }
 
     /// Forgets every entry with address `addr`. Returns whether anything went.
@@ -99,6 +115,9 @@ impl RoutingTable {
         let before = self.successors.len();
         self.successors.retain(|n| n.addr != addr);
         removed |= self.successors.len() != before;
+        if removed {
+            self.neighbors_version += 1;
+        }
         for f in self.fingers.iter_mut() {
             if f.is_some_and(|n| n.addr == addr) {
                 *f = None;
@@ -171,19 +190,21 @@ impl RoutingTable {
     /// closest_preceding_node over fingers and successors).
     pub fn closest_preceding(&self, key: &Id) -> Option<NodeRef> {
         let me = &self.me.id;
-        let mut best: Option<NodeRef> = None;
-        let mut consider = |n: &NodeRef| {
-            if n.id.in_open(me, key)
-                && best.is_none_or(|b| me.distance_to(&n.id) > me.distance_to(&b.id))
-            {
-                best = Some(*n);
-            }
-        };
-        for f in self.fingers.iter().rev().flatten() {
-            consider(f);
-        }
+        // Fingers grow in distance from here with their index: the first one
+        // (from the top) that precedes the key is the closest among them.
+        let mut best: Option<NodeRef> = self
+            .fingers
+            .iter()
+            .rev()
+            .flatten()
+            .find(|f| f.id.in_open(me, key))
+            .copied();
         for s in &self.successors {
-            consider(s);
+            if s.id.in_open(me, key)
+                && best.is_none_or(|b| me.distance_to(&s.id) > me.distance_to(&b.id))
+            {
+                best = Some(*s);
+            }
         }
         best
     }
