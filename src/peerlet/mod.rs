@@ -18,3 +18,6 @@ pub mod signing;
 pub mod store;
 pub mod trust;
 pub mod verified;
+
+#[cfg(test)]
+mod verify_tests;
