@@ -90,6 +90,12 @@ pub enum PackageError {
     },
     #[error("peerlet package: SHA-256 is {actual}, but the code locator names {expected}")]
     HashMismatch { expected: String, actual: String },
+    #[error("peerlet `{name}`: signed with key id {signed_with}, not with the given key {given}")]
+    WrongKey {
+        name: String,
+        signed_with: String,
+        given: String,
+    },
     #[error(transparent)]
     Refused(#[from] Refusal),
 }
@@ -108,6 +114,7 @@ impl PackageError {
             PackageError::CommentMismatch { .. } => RefusalReason::CommentMismatch,
             PackageError::AppIdMismatch { .. } => RefusalReason::AppIdMismatch,
             PackageError::HashMismatch { .. } => RefusalReason::HashMismatch,
+            PackageError::WrongKey { .. } => RefusalReason::UnknownPublisher,
             PackageError::Refused(r) => r.reason(),
         }
     }

@@ -129,11 +129,11 @@ impl Package {
     pub fn verify_with_key(&self, key: &PublisherKey) -> Result<VerifiedPackage, PackageError> {
         let name = &self.header().name;
         if key.key_id() != self.key_id() {
-            return Err(Refusal::UnknownPublisher {
+            return Err(PackageError::WrongKey {
                 name: name.clone(),
-                key_id: key_id_hex(self.key_id()),
-            }
-            .into());
+                signed_with: key_id_hex(self.key_id()),
+                given: key.key_id_hex(),
+            });
         }
         let result = key
             .verifier()
