@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::peerlet::package::Package;
 use crate::peerlet::secret_key::KeyPassword;
 use crate::peerlet::signing;
 
@@ -30,17 +29,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         KeyPassword::Refuse
     };
-    let sig_path = signing::sign_file_with(&args.file, &sec_path, &password)?;
-    let source = std::fs::read(&args.file)?;
-    let signature = std::fs::read_to_string(&sig_path)?;
-    let package = Package::parse(&source, &signature)?;
-    let header = package.header();
+    let signed = signing::sign_file_with(&args.file, &sec_path, &password)?;
+    let header = signed.header;
     println!(
         "Signed peerlet `{}` ({}, version {}); signature written to {}",
         header.name,
         header.app_type,
         header.version,
-        sig_path.display()
+        signed.signature_path.display()
     );
     Ok(())
 }

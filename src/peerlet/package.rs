@@ -19,6 +19,22 @@
 //! used in code locators is the SHA-256 of exactly these bytes, and the
 //! **size** is their length. Decoding refuses any encoding of a package other
 //! than this canonical one, so a hash names one package and nothing else.
+//!
+//! # Examples
+//! ```
+//! use peerlet::peerlet::{package::Package, secret_key::SigningKey, signing, trust::TrustPolicy};
+//!
+//! let key = SigningKey::generate()?;
+//! let source = b"--@peerlet name=hello\nlocal P = {}\nreturn P\n";
+//! let signature = signing::sign_source(&key, source, "hello.lua")?;
+//!
+//! let mut policy = TrustPolicy::new();
+//! policy.trust(key.public().clone());
+//! let package = Package::parse(source, &signature)?;
+//! let verified = policy.admit(package.encoded(), &package.code_hash(), None)?;
+//! assert_eq!((verified.name(), verified.version()), ("hello", 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 
@@ -52,7 +68,7 @@ pub struct Package {
     source: String,
     signature_text: String,
     pub(crate) signature: minisign_verify::Signature,
-    pub(crate) key_id: [u8; 8],
+    key_id: [u8; 8],
     header: PeerletHeader,
     encoded: Vec<u8>,
     code_hash: [u8; 32],

@@ -16,7 +16,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::peerlet::package::{Package, PackageError};
+use crate::peerlet::header::PeerletHeader;
+use crate::peerlet::package::{parse_source, Package, PackageError};
 use crate::peerlet::publisher::{PublicKeyError, PublisherKey};
 use crate::peerlet::secret_key::{KeyPassword, SecretKeyError, SigningKey};
 use crate::peerlet::verified::{VerifiedPackage, TRUSTED_COMMENT_FIELD};
@@ -125,12 +126,21 @@ pub fn trusted_comment(package_file_name: &str, header_fields: &str, unix_time: 
 /// trusted comment of [`trusted_comment`]; returns the `.minisig` text.
 /// Refuses source that is not a peerlet (see [`Package::parse`]).
 pub fn sign_source(key: &SigningKey, source: &[u8], file_name: &str) -> Result<String, SignError> {
-    let header = crate::peerlet::package::parse_source(source)
-        .map_err(|source| SignError::Package {
-            path: file_name.to_string(),
-            source,
-        })?
-        .1;
+    sign_bytes(key, source, file_name, file_name).map(|(signature, _)| signature)
+}
+
+/// [`sign_source`], naming `origin` in errors; also returns the header.
+fn sign_bytes(
+    key: &SigningKey,
+    source: &[u8],
+    file_name: &str,
+    origin: &str,
+) -> Result<(String, PeerletHeader), SignError> {
+    let package_error = |source| SignError::Package {
+        path: origin.to_string(),
+        source,
+    };
+    let (_, header) = parse_source(source).map_err(package_error)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -139,24 +149,30 @@ pub fn sign_source(key: &SigningKey, source: &[u8], file_name: &str) -> Result<S
     let signature = key
         .sign(source, &comment)
         .map_err(|reason| SignError::Sign {
-            path: file_name.to_string(),
+            path: origin.to_string(),
             reason,
         })?;
     // The signer checked the signature already; this checks that what we
     // wrote also parses and verifies the way nodes will check it.
     Package::parse(source, &signature)
         .and_then(|p| p.verify_with_key(key.public()))
-        .map_err(|source| SignError::Package {
-            path: file_name.to_string(),
-            source,
-        })?;
-    Ok(signature)
+        .map_err(package_error)?;
+    Ok((signature, header))
 }
 
 /// Signs the peerlet at `path` with the unencrypted secret key at
 /// `sec_path`; writes (or replaces) `path.minisig` and returns its path.
 pub fn sign_file(path: &Path, sec_path: &Path) -> Result<PathBuf, SignError> {
-    sign_file_with(path, sec_path, &KeyPassword::Refuse)
+    sign_file_with(path, sec_path, &KeyPassword::Refuse).map(|signed| signed.signature_path)
+}
+
+/// What [`sign_file_with`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedFile {
+    /// Where the `.minisig` was written.
+    pub signature_path: PathBuf,
+    /// The header that was signed.
+    pub header: PeerletHeader,
 }
 
 /// [`sign_file`], also with password-protected keys (`minisign -G`).
@@ -164,23 +180,21 @@ pub fn sign_file_with(
     path: &Path,
     sec_path: &Path,
     password: &KeyPassword,
-) -> Result<PathBuf, SignError> {
+) -> Result<SignedFile, SignError> {
     let key = SigningKey::from_file(sec_path, password)?;
     let source = read(path)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let signature = sign_source(&key, &source, &file_name).map_err(|e| match e {
-        SignError::Package { source, .. } => SignError::Package {
-            path: path.display().to_string(),
-            source,
-        },
-        other => other,
-    })?;
-    let sig_path = signature_path(path);
-    write_file(&sig_path, signature.as_bytes(), true, false)?;
-    Ok(sig_path)
+    let origin = path.display().to_string();
+    let (signature, header) = sign_bytes(&key, &source, &file_name, &origin)?;
+    let signature_path = signature_path(path);
+    write_file(&signature_path, signature.as_bytes(), true, false)?;
+    Ok(SignedFile {
+        signature_path,
+        header,
+    })
 }
 
 /// Checks the peerlet at `path` and its signature at `sig_path` against the
