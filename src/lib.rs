@@ -10,6 +10,7 @@
 //! | [`wire`] | every message nodes exchange, and its framing (length + CBOR) |
 //! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
 //! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ... |
+//! | [`peerlet`] | signed peerlet packages (minisign), app id binding, the trust policy and its refusal counters; the per-peerlet store |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
 //! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
 //!

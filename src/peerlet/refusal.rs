@@ -1,0 +1,150 @@
+//! Why a node refused a peerlet package, and how often.
+//!
+//! Every refusal has one [`RefusalReason`]; a node keeps one counter per
+//! reason so that an operator (or a test) can see what is being refused
+//! without reading logs. The counters only grow.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The kind of a refusal: what a counter counts and what a caller acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalReason {
+    /// The package is larger than the node's limit.
+    Oversize,
+    /// The source is not UTF-8 text.
+    NotText,
+    /// The source is a precompiled Lua chunk (`\x1bLua`), never run.
+    BinaryChunk,
+    /// The first line is not a valid `--@peerlet` header.
+    BadHeader,
+    /// The signature text is not a minisign signature we accept.
+    MalformedSignature,
+    /// The transfer encoding does not decode, or is not canonical.
+    MalformedEncoding,
+    /// The signing key is not among the node's trusted publishers.
+    UnknownPublisher,
+    /// The signature does not match the code (code or signature altered).
+    BadSignature,
+    /// The signed trusted comment names other peerlet fields than the header.
+    CommentMismatch,
+    /// A per-hop app, and this node runs no per-hop apps.
+    PerHopDenied,
+    /// A message claims an app id that the code's key and name do not make.
+    AppIdMismatch,
+    /// The bytes received do not have the SHA-256 the code locator names.
+    HashMismatch,
+}
+
+impl RefusalReason {
+    /// Every reason, in counter order.
+    pub const ALL: [RefusalReason; 12] = [
+        RefusalReason::Oversize,
+        RefusalReason::NotText,
+        RefusalReason::BinaryChunk,
+        RefusalReason::BadHeader,
+        RefusalReason::MalformedSignature,
+        RefusalReason::MalformedEncoding,
+        RefusalReason::UnknownPublisher,
+        RefusalReason::BadSignature,
+        RefusalReason::CommentMismatch,
+        RefusalReason::PerHopDenied,
+        RefusalReason::AppIdMismatch,
+        RefusalReason::HashMismatch,
+    ];
+
+    /// A short kebab-case label for logs, metrics and the REPL.
+    pub fn label(self) -> &'static str {
+        match self {
+            RefusalReason::Oversize => "oversize",
+            RefusalReason::NotText => "not-text",
+            RefusalReason::BinaryChunk => "binary-chunk",
+            RefusalReason::BadHeader => "bad-header",
+            RefusalReason::MalformedSignature => "malformed-signature",
+            RefusalReason::MalformedEncoding => "malformed-encoding",
+            RefusalReason::UnknownPublisher => "unknown-publisher",
+            RefusalReason::BadSignature => "bad-signature",
+            RefusalReason::CommentMismatch => "comment-mismatch",
+            RefusalReason::PerHopDenied => "per-hop-denied",
+            RefusalReason::AppIdMismatch => "app-id-mismatch",
+            RefusalReason::HashMismatch => "hash-mismatch",
+        }
+    }
+
+    fn index(self) -> usize {
+        RefusalReason::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("listed in ALL")
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One counter per [`RefusalReason`], shared by whoever holds the policy
+/// (counting takes `&self`, so the policy can sit behind an `Arc`).
+#[derive(Debug, Default)]
+pub struct RefusalCounters {
+    counts: [AtomicU64; RefusalReason::ALL.len()],
+}
+
+impl RefusalCounters {
+    /// Counts one refusal.
+    pub fn record(&self, reason: RefusalReason) {
+        self.counts[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals so far for one reason.
+    pub fn get(&self, reason: RefusalReason) -> u64 {
+        self.counts[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Refusals so far for all reasons that occurred, in [`RefusalReason::ALL`] order.
+    pub fn snapshot(&self) -> Vec<(RefusalReason, u64)> {
+        RefusalReason::ALL
+            .iter()
+            .map(|r| (*r, self.get(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Refusals so far, all reasons together.
+    pub fn total(&self) -> u64 {
+        RefusalReason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_reason() {
+        let c = RefusalCounters::default();
+        c.record(RefusalReason::BadSignature);
+        c.record(RefusalReason::BadSignature);
+        c.record(RefusalReason::HashMismatch);
+        assert_eq!(c.get(RefusalReason::BadSignature), 2);
+        assert_eq!(c.get(RefusalReason::Oversize), 0);
+        assert_eq!(
+            c.snapshot(),
+            vec![
+                (RefusalReason::BadSignature, 2),
+                (RefusalReason::HashMismatch, 1)
+            ]
+        );
+        assert_eq!(c.total(), 3);
+    }
+
+    #[test]
+    fn labels_are_distinct() {
+        let mut labels: Vec<_> = RefusalReason::ALL.iter().map(|r| r.label()).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), RefusalReason::ALL.len());
+    }
+}
