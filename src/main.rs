@@ -15,12 +15,21 @@ struct Cli {
 enum Command {
     /// Simulate a ring of many nodes over a virtual network.
     Sim(cmd::sim::Args),
+    /// Make a publisher key pair (minisign format, unencrypted).
+    Keygen(cmd::keygen::Args),
+    /// Sign a peerlet: writes FILE.lua.minisig, as `minisign -S` would.
+    Sign(cmd::sign::Args),
+    /// Check a peerlet's signature and header; prints its app id.
+    Verify(cmd::verify::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => cmd::sim::run(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Sign(args) => cmd::sign::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     if let Err(e) = result {
         eprintln!("peerlet: {e}");
