@@ -92,7 +92,9 @@ pub enum Body {
     /// An application's message, handed to its forward/deliver upcalls.
     App(AppMessage),
     /// Chord's own lookup: the root answers the source with [`Message::FoundRoot`].
-    Lookup { req: u64 },
+    /// `user`: asked for by a user or application, not by ring upkeep
+    /// (join, fingers); only counted apart, routed the same.
+    Lookup { req: u64, user: bool },
 }
 
 /// A message travelling hop by hop towards the root of `key`.
@@ -134,6 +136,7 @@ pub enum Message {
         req: u64,
         root: NodeRef,
         hops: u32,
+        user: bool,
     },
     /// Stabilize: asks for the receiver's predecessor and successor list.
     GetNeighbors {
@@ -180,7 +183,8 @@ impl Message {
     /// Is this Chord's own upkeep (as opposed to routed traffic and its acks)?
     pub fn is_maintenance(&self) -> bool {
         match self {
-            Message::Route { msg, .. } => matches!(msg.body, Body::Lookup { .. }),
+            Message::Route { msg, .. } => matches!(msg.body, Body::Lookup { user: false, .. }),
+            Message::FoundRoot { user, .. } => !user,
             Message::RouteAck { .. } | Message::Hello { .. } => false,
             _ => true,
         }

@@ -277,7 +277,7 @@ impl Chord {
                         attempt: attempt + 1,
                     };
                     self.wait_for_id(id, now + self.cfg.lookup_timeout, next);
-                    let msg = self.lookup_message(key, id);
+                    let msg = self.lookup_message(key, id, true);
                     self.route_lookup(now, msg, false, None);
                 }
                 LookupPurpose::User => self.events.push_back(Event::LookupDone {
@@ -302,7 +302,7 @@ impl Chord {
                 attempt: 0,
             },
         );
-        let msg = self.lookup_message(me.id, req);
+        let msg = self.lookup_message(me.id, req, false);
         self.send_hop_attempt(now, msg, bootstrap, false, self.cfg.hop_attempts);
     }
 
@@ -339,7 +339,12 @@ impl Chord {
         self.events.push_back(Event::Joined { successor: root });
     }
 
-    pub(super) fn lookup_message(&mut self, key: Id, req: u64) -> crate::wire::RoutedMessage {
+    pub(super) fn lookup_message(
+        &mut self,
+        key: Id,
+        req: u64,
+        user: bool,
+    ) -> crate::wire::RoutedMessage {
         crate::wire::RoutedMessage {
             id: self.fresh_req(),
             key,
@@ -347,7 +352,7 @@ impl Chord {
             hops: 0,
             ttl: self.cfg.ttl,
             direct: false,
-            body: crate::wire::Body::Lookup { req },
+            body: crate::wire::Body::Lookup { req, user },
         }
     }
 }

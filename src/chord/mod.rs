@@ -281,7 +281,9 @@ impl Chord {
                     self.requests.remove(&hop);
                 }
             }
-            Message::FoundRoot { req, root, hops } => self.on_found_root(now, req, root, hops),
+            Message::FoundRoot {
+                req, root, hops, ..
+            } => self.on_found_root(now, req, root, hops),
             Message::GetNeighbors { req } => {
                 let reply = Message::Neighbors {
                     req,

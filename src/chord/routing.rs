@@ -74,7 +74,7 @@ impl Chord {
     /// Routes a message again after its hop failed.
     pub(super) fn reroute(&mut self, now: Time, msg: RoutedMessage) {
         match msg.body {
-            Body::Lookup { req } => {
+            Body::Lookup { req, .. } => {
                 let own_join = msg.source.id == self.table.me().id
                     && matches!(
                         self.requests.get(&req),
@@ -110,7 +110,7 @@ impl Chord {
         to_root: bool,
         from: Option<NodeRef>,
     ) {
-        let Body::Lookup { req } = msg.body else {
+        let Body::Lookup { req, user } = msg.body else {
             return;
         };
         if self.phase != Phase::Joined {
@@ -126,6 +126,7 @@ impl Chord {
                         req,
                         root: me,
                         hops: msg.hops,
+                        user,
                     };
                     self.transmits.push_back(Transmit {
                         to: msg.source.addr,
@@ -150,7 +151,7 @@ impl Chord {
                 attempt: 0,
             },
         );
-        let msg = self.lookup_message(key, req);
+        let msg = self.lookup_message(key, req, purpose == LookupPurpose::User);
         self.route_lookup(now, msg, false, None);
         req
     }
