@@ -123,7 +123,10 @@ impl Id {
 
 fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], ParseIdError> {
     if s.len() != 2 * N {
-        return Err(ParseIdError::Length { expected: 2 * N, got: s.chars().count() });
+        return Err(ParseIdError::Length {
+            expected: 2 * N,
+            got: s.chars().count(),
+        });
     }
     let mut out = [0u8; N];
     let digits: Vec<char> = s.chars().collect();
@@ -215,7 +218,10 @@ mod tests {
     #[test]
     fn key_is_first_20_bytes_of_sha256() {
         // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 96177a9c b410ff61 f20015ad
-        assert_eq!(Id::key("abc").to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a3");
+        assert_eq!(
+            Id::key("abc").to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a3"
+        );
     }
 
     #[test]
@@ -223,7 +229,13 @@ mod tests {
         let k = Id::key("x");
         assert_eq!(k.to_string().parse::<Id>().unwrap(), k);
         assert_eq!(k.to_string().to_uppercase().parse::<Id>().unwrap(), k);
-        assert_eq!("abc".parse::<Id>(), Err(ParseIdError::Length { expected: 40, got: 3 }));
+        assert_eq!(
+            "abc".parse::<Id>(),
+            Err(ParseIdError::Length {
+                expected: 40,
+                got: 3
+            })
+        );
         let bad = format!("{}g", "0".repeat(39));
         assert_eq!(bad.parse::<Id>(), Err(ParseIdError::Digit('g')));
         let app = AppId::derive(b"pk", "dht");

@@ -2,4 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod id;
+pub mod peerlet;
 pub mod wire;

@@ -58,7 +58,9 @@ impl std::str::FromStr for AppType {
         match s {
             "end-node" => Ok(AppType::EndNode),
             "per-hop" => Ok(AppType::PerHop),
-            other => Err(format!("unknown app type `{other}` (expected end-node or per-hop)")),
+            other => Err(format!(
+                "unknown app type `{other}` (expected end-node or per-hop)"
+            )),
         }
     }
 }
@@ -112,24 +114,50 @@ pub struct RoutedMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// First frame from the side that opened a connection.
-    Hello { version: u32, node: NodeRef },
+    Hello {
+        version: u32,
+        node: NodeRef,
+    },
     /// One hop of a routed message. `to_root`: the sender believes the
     /// receiver is the key's root. The receiver acks `hop` at once.
-    Route { hop: u64, to_root: bool, msg: RoutedMessage },
+    Route {
+        hop: u64,
+        to_root: bool,
+        msg: RoutedMessage,
+    },
     /// The receiver of hop `hop` has taken responsibility for the message.
-    RouteAck { hop: u64 },
+    RouteAck {
+        hop: u64,
+    },
     /// Answer to a routed [`Body::Lookup`], sent straight to its source.
-    FoundRoot { req: u64, root: NodeRef, hops: u32 },
+    FoundRoot {
+        req: u64,
+        root: NodeRef,
+        hops: u32,
+    },
     /// Stabilize: asks for the receiver's predecessor and successor list.
-    GetNeighbors { req: u64 },
-    Neighbors { req: u64, predecessor: Option<NodeRef>, successors: Vec<NodeRef> },
+    GetNeighbors {
+        req: u64,
+    },
+    Neighbors {
+        req: u64,
+        predecessor: Option<NodeRef>,
+        successors: Vec<NodeRef>,
+    },
     /// "I might be your predecessor."
     Notify,
-    Ping { req: u64 },
-    Pong { req: u64 },
+    Ping {
+        req: u64,
+    },
+    Pong {
+        req: u64,
+    },
     /// Graceful leave: the sender goes away; here is what it knew of its
     /// neighbourhood so the ring can close the gap at once.
-    Leaving { predecessor: Option<NodeRef>, successors: Vec<NodeRef> },
+    Leaving {
+        predecessor: Option<NodeRef>,
+        successors: Vec<NodeRef>,
+    },
 }
 
 impl Message {
@@ -206,9 +234,10 @@ pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
 pub fn check_hello(msg: Message) -> Result<NodeRef, FrameError> {
     match msg {
         Message::Hello { version, node } if version == PROTOCOL_VERSION => Ok(node),
-        Message::Hello { version, .. } => {
-            Err(FrameError::Version { theirs: version, ours: PROTOCOL_VERSION })
-        }
+        Message::Hello { version, .. } => Err(FrameError::Version {
+            theirs: version,
+            ours: PROTOCOL_VERSION,
+        }),
         other => Err(FrameError::NotHello(other.kind())),
     }
 }
@@ -218,7 +247,10 @@ mod tests {
     use super::*;
 
     fn node(n: u64) -> NodeRef {
-        NodeRef { id: Id::from_u64(n), addr: format!("127.0.0.1:{}", 4000 + n).parse().unwrap() }
+        NodeRef {
+            id: Id::from_u64(n),
+            addr: format!("127.0.0.1:{}", 4000 + n).parse().unwrap(),
+        }
     }
 
     #[test]
@@ -236,7 +268,11 @@ mod tests {
                 body: Body::App(AppMessage {
                     app: AppId::derive(b"pk", "x"),
                     app_type: AppType::PerHop,
-                    code: Some(CodeLocator { hash: [9; 32], size: 10, origin: Some(node(2)) }),
+                    code: Some(CodeLocator {
+                        hash: [9; 32],
+                        size: 10,
+                        origin: Some(node(2)),
+                    }),
                     data: ByteBuf::from(vec![0xa0]),
                 }),
             },
@@ -253,18 +289,37 @@ mod tests {
             frame_len((2u32 << 20).to_be_bytes(), DEFAULT_MAX_FRAME),
             Err(FrameError::TooLarge { .. })
         ));
-        assert!(matches!(decode_body(b"\xff\x00garbage"), Err(FrameError::Decode(_))));
-        let big = Message::Neighbors { req: 1, predecessor: None, successors: vec![node(1); 100] };
-        assert!(matches!(encode_frame(&big, 64), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            decode_body(b"\xff\x00garbage"),
+            Err(FrameError::Decode(_))
+        ));
+        let big = Message::Neighbors {
+            req: 1,
+            predecessor: None,
+            successors: vec![node(1); 100],
+        };
+        assert!(matches!(
+            encode_frame(&big, 64),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn hello_checks_version_and_kind() {
-        let ok = Message::Hello { version: PROTOCOL_VERSION, node: node(3) };
+        let ok = Message::Hello {
+            version: PROTOCOL_VERSION,
+            node: node(3),
+        };
         assert_eq!(check_hello(ok).unwrap(), node(3));
-        let old = Message::Hello { version: 0, node: node(3) };
+        let old = Message::Hello {
+            version: 0,
+            node: node(3),
+        };
         let err = check_hello(old).unwrap_err().to_string();
         assert!(err.contains("version 0"), "{err}");
-        assert!(matches!(check_hello(Message::Notify), Err(FrameError::NotHello("notify"))));
+        assert!(matches!(
+            check_hello(Message::Notify),
+            Err(FrameError::NotHello("notify"))
+        ));
     }
 }

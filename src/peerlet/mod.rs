@@ -1,0 +1,51 @@
+//! The peerlet sandbox: one Lua 5.4 state per peerlet, holding what the
+//! script can reach and what it can spend.
+//!
+//! Defences, one line per threat (details in each module):
+//! - Host escape (files, processes, modules, debug): only `coroutine`,
+//!   `table`, `string`, `utf8`, `math` are opened; `dofile`, `loadfile`,
+//!   `load`, `require`, `string.dump` are removed; `collectgarbage` only
+//!   counts ([`stdlib`]).
+//! - Bytecode: chunks starting with `"\x1bLua"` are refused and the compiler
+//!   runs in text mode; no `load` is left to the script.
+//! - Runaway loops, in any coroutine, under `pcall`/`xpcall`: a global count
+//!   hook, sticky once the budget is spent and re-armed on every
+//!   instruction and call ([`budget`]).
+//! - Code that runs with hooks off: metatables with `__gc` (finalizers) are
+//!   refused; `xpcall` handlers are skipped once the budget is spent;
+//!   coroutines aborted by the hook can never be closed (their `__close`
+//!   handlers would run unhooked); `__close` and `__mode` are refused in
+//!   `setmetatable`.
+//! - Memory: `Lua::set_memory_limit`; after an abort the collector runs; a
+//!   stopped peerlet's state is dropped.
+//! - C functions the hook cannot interrupt: `string.rep`, `string.format`,
+//!   `table.concat` sizes are checked before the call; pattern functions get
+//!   a work bound from the subject and pattern ([`pattern`]); `table.unpack`
+//!   counts are bounded; `table.insert`/`remove`/`move` are done in Lua; sorting
+//!   a table with `__len`/`__index` is refused.
+//! - The string metatable: hidden (`getmetatable("")` is `false`), and
+//!   `s:find` goes through the same wrapped `string` table.
+//! - Values to and from the host: raw access only, no metamethods; refusals
+//!   name the problem ([`value`]).
+//! - Suspending host calls: a private mark travels up through the script's
+//!   coroutines; the script never sees it and cannot forge a reply.
+//! - Repeat offenders: every abort is a strike; after `Limits::strikes` the
+//!   sandbox stops the peerlet.
+//!
+//! Known gaps: a metatable may gain `__mode`/`__close` *after*
+//! `setmetatable` (only the worst `__close` case is closed off, see
+//! [`budget`]); a single C call between two checks (e.g. a `gsub` with a
+//! large result) is bounded by the memory limit rather than by time.
+
+mod budget;
+mod error;
+mod limits;
+mod pattern;
+mod sandbox;
+mod stdlib;
+mod value;
+
+pub use error::SandboxError;
+pub use limits::Limits;
+pub use sandbox::{CallId, Sandbox, UpcallOutcome};
+pub use value::{cbor_to_lua, lua_to_cbor, ValueError, ValueErrorKind};
