@@ -1,0 +1,174 @@
+//! The instruction budget: a count hook on every coroutine that ends a
+//! runaway upcall, and that the script cannot catch.
+//!
+//! How it holds (each point measured on mlua 0.12.2, see
+//! shared/research/mlua-sandbox.md):
+//! - The hook is set with `Lua::set_global_hook`, so every thread inherits
+//!   it: the host's upcall threads and every coroutine the script creates.
+//!   (`set_hook` misses script coroutines.)
+//! - While under budget the hook fires every [`GRAIN`] instructions. Once the
+//!   budget is spent the activation is *killed*: the hook errors on every
+//!   fire from then on, and re-arms the thread it fires in to fire on every
+//!   instruction and every call. A `pcall` loop can catch one error, but its
+//!   next instruction, or its next call to `pcall`, raises again outside the
+//!   protected call, so `while true do pcall(f) end` ends too.
+//! - Threads in which the hook raised an error are remembered as *aborted*:
+//!   Lua leaves hooks disabled in them, so closing them later (which runs
+//!   `__close` handlers) must never happen; the coroutine library refuses it.
+//!
+//! The budget is per upcall activation: instructions spent before a
+//! suspension and after its resume add up. The sandbox swaps the count in
+//! and out around each resume.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use mlua::debug::{Debug, DebugEvent};
+use mlua::{HookTriggers, Lua, Thread, VmState};
+
+/// Instructions between two hook calls while under budget. A coroutine that
+/// finishes before its first hook call is counted by [`Budget::charge`] at
+/// its creation instead.
+pub(crate) const GRAIN: u32 = 1000;
+
+/// Shared between the sandbox and the hook closure.
+pub(crate) struct Budget {
+    limit: u64,
+    used: Cell<u64>,
+    total: Cell<u64>,
+    killed: Cell<bool>,
+    /// `chunk:line` where the budget ran out, when known.
+    at: RefCell<Option<String>>,
+    /// Threads the hook raised an error in (see the module doc).
+    aborted: RefCell<Vec<Thread>>,
+}
+
+/// What one stretch of running under the budget left behind.
+pub(crate) struct Spent {
+    pub used: u64,
+    pub killed: bool,
+    pub at: Option<String>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Rc<Budget> {
+        Rc::new(Budget {
+            limit,
+            used: Cell::new(0),
+            total: Cell::new(0),
+            killed: Cell::new(false),
+            at: RefCell::new(None),
+            aborted: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Instructions counted since the sandbox was created.
+    pub(crate) fn total(&self) -> u64 {
+        self.total.get()
+    }
+
+    pub(crate) fn killed(&self) -> bool {
+        self.killed.get()
+    }
+
+    /// Starts (or continues) an activation that has already used `used`.
+    pub(crate) fn begin(&self, used: u64) {
+        self.used.set(used);
+        self.killed.set(false);
+        self.at.replace(None);
+    }
+
+    /// Ends a stretch of running: reports it and re-arms the coarse hook on
+    /// the host's main thread, whatever the script left behind.
+    pub(crate) fn finish(self: &Rc<Budget>, lua: &Lua) -> mlua::Result<Spent> {
+        let spent = Spent {
+            used: self.used.get(),
+            killed: self.killed.replace(false),
+            at: self.at.replace(None),
+        };
+        arm(lua, self, false)?;
+        Ok(spent)
+    }
+
+    /// Counts `n` instructions done where the hook cannot see them, and kills
+    /// the activation if that spends the budget.
+    pub(crate) fn charge(self: &Rc<Budget>, lua: &Lua, n: u64) -> mlua::Result<()> {
+        if self.killed.get() || self.add(n) {
+            return self.kill(lua, None);
+        }
+        Ok(())
+    }
+
+    /// Whether the hook raised an error in `thread` (so hooks may be off in it).
+    pub(crate) fn was_aborted(&self, thread: &Thread) -> bool {
+        self.aborted.borrow().iter().any(|t| t == thread)
+    }
+
+    /// Forgets aborted threads; called when the peerlet is stopped.
+    pub(crate) fn forget_aborted(&self) {
+        self.aborted.borrow_mut().clear();
+    }
+
+    /// Adds `n`; true when that goes over the limit.
+    fn add(&self, n: u64) -> bool {
+        self.total.set(self.total.get().saturating_add(n));
+        let used = self.used.get().saturating_add(n);
+        self.used.set(used);
+        used > self.limit
+    }
+
+    fn kill(self: &Rc<Budget>, lua: &Lua, at: Option<String>) -> mlua::Result<()> {
+        self.killed.set(true);
+        if self.at.borrow().is_none() {
+            self.at.replace(at);
+        }
+        let thread = lua.current_thread();
+        {
+            let mut aborted = self.aborted.borrow_mut();
+            if !aborted.iter().any(|t| *t == thread) {
+                aborted.push(thread);
+            }
+        }
+        arm(lua, self, true)?;
+        Err(mlua::Error::runtime(format!(
+            "instruction budget of {} exceeded",
+            self.limit
+        )))
+    }
+
+    fn on_hook(self: &Rc<Budget>, lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
+        if self.killed.get() {
+            return self.kill(lua, None).map(|()| VmState::Continue);
+        }
+        if debug.event() != DebugEvent::Count {
+            // A call event on a thread still armed from an earlier kill.
+            arm(lua, self, false)?;
+            return Ok(VmState::Continue);
+        }
+        if self.add(GRAIN as u64) {
+            let src = debug.source();
+            let at = debug
+                .current_line()
+                .map(|line| format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")));
+            return self.kill(lua, at).map(|()| VmState::Continue);
+        }
+        Ok(VmState::Continue)
+    }
+}
+
+/// Sets the budget hook on the thread now running (the main thread when
+/// called by the host) and on threads created from now on: coarse while under
+/// budget, on every instruction and call once killed.
+pub(crate) fn arm(lua: &Lua, budget: &Rc<Budget>, killed: bool) -> mlua::Result<()> {
+    let triggers = if killed {
+        HookTriggers::new().every_nth_instruction(1).on_calls()
+    } else {
+        HookTriggers::new().every_nth_instruction(GRAIN)
+    };
+    let b = Rc::clone(budget);
+    lua.set_global_hook(triggers, move |lua, debug| b.on_hook(lua, debug))
+}

@@ -1,0 +1,69 @@
+//! What one peerlet may use: the numbers every sandbox defence is measured
+//! against.
+//!
+//! Limits are configuration: a node reads them once and hands the same
+//! [`Limits`] to every sandbox it creates. The defaults suit small teaching
+//! peerlets on a laptop; each field says what breaking it costs the peerlet.
+
+/// Resource bounds for one peerlet (one Lua state).
+///
+/// Breaking the instruction, memory or C-function bounds aborts the running
+/// upcall with a [`SandboxError`](super::SandboxError) and counts one strike;
+/// after [`strikes`](Limits::strikes) of them the peerlet is stopped. The
+/// timer, outgoing-queue and pending-call bounds are refusals: the host call
+/// that would exceed them fails with a Lua error the peerlet can handle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Lua VM instructions one upcall activation may execute, counted across
+    /// every coroutine it runs and across all its suspensions and resumes.
+    /// Default: 1 000 000 (a few milliseconds of Lua).
+    pub instructions: u64,
+    /// Bytes the peerlet's Lua state may hold (its heap, stacks and strings).
+    /// Default: 8 MiB.
+    pub memory_bytes: usize,
+    /// Largest application value, encoded as CBOR, a peerlet may send or
+    /// receive. Default: 64 KiB.
+    pub message_bytes: usize,
+    /// Deepest nesting of tables in a value sent or received. Default: 32.
+    pub nesting_depth: usize,
+    /// Timers one peerlet may have armed at once. Default: 64.
+    pub timers: usize,
+    /// Host calls (such as `peerlet.lookup` handle calls) one peerlet may have
+    /// waiting for a reply at once. Default: 32.
+    pub pending_calls: usize,
+    /// Outgoing messages one peerlet may have queued in the node at once.
+    /// Default: 256.
+    pub outgoing_queue: usize,
+    /// Largest string a single C library call may build (`string.rep`,
+    /// `string.format`, `table.concat`), checked before the call. Default: 1 MiB.
+    pub string_bytes: usize,
+    /// Bound on the backtracking work of one pattern call (`string.find`,
+    /// `match`, `gmatch`, `gsub`), estimated before the call from the subject
+    /// length and the pattern's repetition items. The instruction hook never
+    /// fires inside these C functions, so this is what bounds their time.
+    /// Default: 20 000 000 (tens of milliseconds in the worst case).
+    pub pattern_work: u64,
+    /// Most values one `table.unpack` call may return. Default: 10 000.
+    pub unpack_results: usize,
+    /// Limit aborts (instructions, memory, C-function bounds) a peerlet may
+    /// cause before it is stopped for good. Default: 3.
+    pub strikes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            instructions: 1_000_000,
+            memory_bytes: 8 << 20,
+            message_bytes: 64 << 10,
+            nesting_depth: 32,
+            timers: 64,
+            pending_calls: 32,
+            outgoing_queue: 256,
+            string_bytes: 1 << 20,
+            pattern_work: 20_000_000,
+            unpack_results: 10_000,
+            strikes: 3,
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! One Lua state for one peerlet, and the upcalls that run in it.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::chunk::ChunkMode;
+use mlua::thread::ThreadStatus;
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
+
+use super::budget::{self, Budget, Spent};
+use super::error::{cause, describe, Cause, SandboxError};
+use super::stdlib::{self, Prelude};
+use super::Limits;
+
+/// Names one suspended upcall activation, for [`Sandbox::resume`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(u64);
+
+impl CallId {
+    /// The number behind the id (unique within one sandbox).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// How an upcall activation ended this time round.
+#[derive(Debug)]
+pub enum UpcallOutcome {
+    /// The upcall returned these values.
+    Done(MultiValue),
+    /// The upcall called a suspending host function (see
+    /// [`Sandbox::create_suspending_function`]); `request` is what that
+    /// function's `prepare` returned. Answer with [`Sandbox::resume`] (or drop
+    /// it with [`Sandbox::cancel`]).
+    Suspended { call: CallId, request: Value },
+}
+
+/// An upcall in progress: its thread and what it has spent so far.
+struct Activation {
+    thread: Thread,
+    upcall: String,
+    used: u64,
+}
+
+/// A sandboxed Lua state running one peerlet.
+///
+/// What the caller can rely on: script code only ever runs inside
+/// [`load`](Sandbox::load), [`start_upcall`](Sandbox::start_upcall) and
+/// [`resume`](Sandbox::resume), each under the instruction budget and the
+/// memory limit of the [`Limits`] given at creation; each returns in bounded
+/// time; a failure is a [`SandboxError`] naming the peerlet, the upcall and the
+/// reason. After `limits.strikes` aborts the sandbox drops the peerlet's state
+/// and answers [`SandboxError::Stopped`].
+///
+/// Not `Send`: a sandbox lives on the thread that created it.
+///
+/// # Examples
+/// ```
+/// use peerlet::peerlet::{Limits, Sandbox, UpcallOutcome};
+/// let mut sb = Sandbox::new("hello", &Limits::default()).unwrap();
+/// sb.load("hello.lua", b"local P = {} function P.add(a, b) return a + b end return P").unwrap();
+/// let UpcallOutcome::Done(r) = sb.start_upcall("add", (2, 3)).unwrap() else { panic!() };
+/// assert_eq!(r[0].as_i64(), Some(5));
+/// ```
+pub struct Sandbox {
+    name: Rc<str>,
+    limits: Limits,
+    lua: Lua,
+    budget: Rc<Budget>,
+    prelude: Prelude,
+    module: Option<Table>,
+    /// A load was attempted (successful or not): a sandbox loads once.
+    load_tried: bool,
+    pending: HashMap<CallId, Activation>,
+    next_call: u64,
+    aborts: u32,
+    stopped: bool,
+}
+
+impl Sandbox {
+    /// A fresh state with the stripped library, the budget hook and the
+    /// memory limit in place, and no peerlet loaded yet.
+    pub fn new(name: &str, limits: &Limits) -> Result<Sandbox, SandboxError> {
+        let host = |e: mlua::Error| SandboxError::Host {
+            peerlet: name.to_string(),
+            message: describe(&e),
+        };
+        let lua = stdlib::new_state().map_err(host)?;
+        let peerlet: Rc<str> = name.into();
+        let budget = Budget::new(limits.instructions);
+        let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
+        lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
+        budget::arm(&lua, &budget, false).map_err(host)?;
+        Ok(Sandbox {
+            name: peerlet,
+            limits: limits.clone(),
+            lua,
+            budget,
+            prelude,
+            module: None,
+            load_tried: false,
+            pending: HashMap::new(),
+            next_call: 1,
+            aborts: 0,
+            stopped: false,
+        })
+    }
+
+    /// The peerlet's name, as used in every report.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limits this sandbox enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The Lua state, for registering the host API (`kbr`, `timer`, ...)
+    /// before [`load`](Sandbox::load). Do not run script code on it directly:
+    /// only the sandbox's own entry points run under the budget. Host
+    /// functions that read script values must use raw access
+    /// ([`lua_to_cbor`](super::lua_to_cbor) does).
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Compiles and runs the peerlet's chunk, which must return a table of
+    /// upcalls (the module `P`). Source text only: a chunk starting with
+    /// Lua's binary signature (`"\x1bLua"`) is refused before compiling.
+    ///
+    /// A sandbox loads once. If loading fails the sandbox keeps no module and
+    /// refuses upcalls; drop it (a new one costs well under a millisecond).
+    pub fn load(&mut self, chunk_name: &str, source: &[u8]) -> Result<(), SandboxError> {
+        self.usable()?;
+        let peerlet = self.name.to_string();
+        let load_err = |message: String| SandboxError::Load {
+            peerlet: peerlet.clone(),
+            chunk: chunk_name.to_string(),
+            message,
+        };
+        if self.load_tried {
+            return Err(load_err("a sandbox loads one chunk once".into()));
+        }
+        self.load_tried = true;
+        if source.first() == Some(&0x1b) {
+            return Err(SandboxError::BinaryChunk {
+                peerlet: self.name.to_string(),
+                chunk: chunk_name.to_string(),
+            });
+        }
+        let compiled = self
+            .lua
+            .load(source)
+            .set_name(format!("@{chunk_name}"))
+            .set_mode(ChunkMode::Text)
+            .into_function();
+        let main = match compiled {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = self.lua.gc_collect();
+                return Err(load_err(describe(&e)));
+            }
+        };
+        let outcome = self.start(
+            main,
+            format!("the main chunk of {chunk_name}"),
+            MultiValue::new(),
+        );
+        let result = match outcome? {
+            UpcallOutcome::Done(values) => match values.into_iter().next() {
+                Some(Value::Table(module)) => {
+                    self.module = Some(module);
+                    return Ok(());
+                }
+                other => load_err(format!(
+                    "the chunk must return a table of upcalls, not {}",
+                    other.map_or("nothing", |v| v.type_name())
+                )),
+            },
+            UpcallOutcome::Suspended { call, .. } => {
+                self.pending.remove(&call);
+                load_err("the chunk made a waiting host call while loading".into())
+            }
+        };
+        let _ = self.lua.gc_collect();
+        Err(result)
+    }
+
+    /// Whether the loaded module has a function named `name`.
+    pub fn has_upcall(&self, name: &str) -> bool {
+        self.module
+            .as_ref()
+            .is_some_and(|m| matches!(m.raw_get::<Value>(name), Ok(Value::Function(_))))
+    }
+
+    /// Starts upcall `name` (any function of the module: `deliver`, `init`,
+    /// or a named method) with `args`, in a new activation with a full
+    /// instruction budget.
+    pub fn start_upcall(
+        &mut self,
+        name: &str,
+        args: impl IntoLuaMulti,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        self.usable()?;
+        let module = self
+            .module
+            .as_ref()
+            .ok_or_else(|| SandboxError::NotLoaded {
+                peerlet: self.name.to_string(),
+            })?;
+        let Ok(Value::Function(f)) = module.raw_get::<Value>(name) else {
+            return Err(SandboxError::NoUpcall {
+                peerlet: self.name.to_string(),
+                upcall: name.to_string(),
+            });
+        };
+        let args = args
+            .into_lua_multi(&self.lua)
+            .map_err(|e| self.host_error(e))?;
+        self.start(f, format!("{name}()"), args)
+    }
+
+    /// Resumes a suspended activation with the host's reply: `Ok(values)` are
+    /// returned by the suspending function; `Err(message)` is raised as a Lua
+    /// error at the script's call (a timeout, a missing remote peerlet).
+    pub fn resume(
+        &mut self,
+        call: CallId,
+        reply: Result<MultiValue, String>,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        self.usable()?;
+        let act = self
+            .pending
+            .remove(&call)
+            .ok_or_else(|| SandboxError::NoSuchCall {
+                peerlet: self.name.to_string(),
+                call: call.0,
+            })?;
+        let mut args = MultiValue::new();
+        args.push_back(Value::Table(self.prelude.mark.clone()));
+        match reply {
+            Ok(values) => {
+                args.push_back(Value::Boolean(true));
+                args.extend(values);
+            }
+            Err(message) => {
+                args.push_back(Value::Boolean(false));
+                let msg = self
+                    .lua
+                    .create_string(message)
+                    .map_err(|e| self.host_error(e))?;
+                args.push_back(Value::String(msg));
+            }
+        }
+        self.drive(act, args)
+    }
+
+    /// Drops a suspended activation without resuming it (its coroutine is
+    /// garbage). Returns whether `call` was pending.
+    pub fn cancel(&mut self, call: CallId) -> bool {
+        self.pending.remove(&call).is_some()
+    }
+
+    /// Makes a Lua function that suspends the calling upcall, for host calls
+    /// that wait (a `peerlet.lookup` handle's methods). When the script calls
+    /// it, `prepare` runs at once with the arguments: it validates them
+    /// (its error is raised at the script's call) and returns the request.
+    /// The upcall then ends its turn with [`UpcallOutcome::Suspended`] carrying
+    /// that request, and continues when the host calls [`Sandbox::resume`].
+    /// Works from inside coroutines the script made, too. More than
+    /// `limits.pending_calls` waiting at once fail with a Lua error.
+    pub fn create_suspending_function<F>(&self, prepare: F) -> Result<Function, SandboxError>
+    where
+        F: Fn(&Lua, MultiValue) -> mlua::Result<Value> + 'static,
+    {
+        let prepare = self
+            .lua
+            .create_function(move |lua, args: MultiValue| prepare(lua, args))
+            .map_err(|e| self.host_error(e))?;
+        self.prelude
+            .make_suspending
+            .call(prepare)
+            .map_err(|e| self.host_error(e))
+    }
+
+    /// Bytes the Lua state holds now.
+    pub fn memory_used(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Instructions counted across all activations since creation (to the
+    /// hook's granularity).
+    pub fn instructions_used(&self) -> u64 {
+        self.budget.total()
+    }
+
+    /// Limit aborts so far (strikes).
+    pub fn aborts(&self) -> u32 {
+        self.aborts
+    }
+
+    /// Whether the peerlet was stopped after too many aborts.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Activations suspended in a host call.
+    pub fn pending_calls(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn usable(&self) -> Result<(), SandboxError> {
+        if self.stopped {
+            return Err(SandboxError::Stopped {
+                peerlet: self.name.to_string(),
+                strikes: self.aborts,
+            });
+        }
+        Ok(())
+    }
+
+    fn host_error(&self, e: mlua::Error) -> SandboxError {
+        SandboxError::Host {
+            peerlet: self.name.to_string(),
+            message: describe(&e),
+        }
+    }
+
+    fn start(
+        &mut self,
+        f: Function,
+        upcall: String,
+        args: MultiValue,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        let thread = match self.lua.create_thread(f) {
+            Ok(t) => t,
+            Err(e) => return Err(self.failed(&upcall, &e, None)),
+        };
+        if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
+            return Err(self.failed(&upcall, &e, None));
+        }
+        self.drive(
+            Activation {
+                thread,
+                upcall,
+                used: 0,
+            },
+            args,
+        )
+    }
+
+    /// Runs an activation until it returns, fails or suspends.
+    fn drive(
+        &mut self,
+        mut act: Activation,
+        mut args: MultiValue,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        loop {
+            self.budget.begin(act.used);
+            let result = act.thread.resume::<MultiValue>(args);
+            let spent = self
+                .budget
+                .finish(&self.lua)
+                .map_err(|e| self.host_error(e))?;
+            act.used = spent.used;
+            let values = match result {
+                Ok(_) if spent.killed => {
+                    let e = mlua::Error::runtime("budget");
+                    return Err(self.failed(&act.upcall, &e, Some(spent)));
+                }
+                Ok(values) => values,
+                Err(e) => return Err(self.failed(&act.upcall, &e, Some(spent))),
+            };
+            if act.thread.status() != ThreadStatus::Resumable {
+                return Ok(UpcallOutcome::Done(values));
+            }
+            let mut values = values.into_iter();
+            let is_host_call =
+                matches!(values.next(), Some(Value::Table(t)) if t == self.prelude.mark);
+            if !is_host_call {
+                return Err(SandboxError::Runtime {
+                    peerlet: self.name.to_string(),
+                    upcall: act.upcall,
+                    message: "the upcall yielded outside a coroutine".into(),
+                });
+            }
+            let request = values.next().unwrap_or(Value::Nil);
+            if self.pending.len() >= self.limits.pending_calls {
+                let refusal = format!(
+                    "too many host calls waiting (limit {})",
+                    self.limits.pending_calls
+                );
+                args = (self.prelude.mark.clone(), false, refusal)
+                    .into_lua_multi(&self.lua)
+                    .map_err(|e| self.host_error(e))?;
+                continue;
+            }
+            let call = CallId(self.next_call);
+            self.next_call += 1;
+            self.pending.insert(call, act);
+            return Ok(UpcallOutcome::Suspended { call, request });
+        }
+    }
+
+    /// Turns a failed activation into its report, counts the strike, stops
+    /// the peerlet when it has had too many, and gives memory back.
+    fn failed(&mut self, upcall: &str, e: &mlua::Error, spent: Option<Spent>) -> SandboxError {
+        let peerlet = self.name.to_string();
+        let upcall = upcall.to_string();
+        let err = match spent {
+            Some(Spent {
+                killed: true, at, ..
+            }) => SandboxError::Budget {
+                peerlet,
+                upcall,
+                limit: self.budget.limit(),
+                at,
+            },
+            _ => match cause(e) {
+                Cause::Memory(detail) => SandboxError::Memory {
+                    peerlet,
+                    upcall,
+                    limit: self.limits.memory_bytes,
+                    detail,
+                },
+                Cause::Other(m) if m.ends_with("not enough memory") => SandboxError::Memory {
+                    peerlet,
+                    upcall,
+                    limit: self.limits.memory_bytes,
+                    detail: m,
+                },
+                Cause::Limit(detail) => SandboxError::Limit {
+                    peerlet,
+                    upcall,
+                    detail,
+                },
+                Cause::Other(message) => SandboxError::Runtime {
+                    peerlet,
+                    upcall,
+                    message,
+                },
+            },
+        };
+        if err.is_abort() {
+            self.aborts += 1;
+            tracing::warn!(target: "peerlet", peerlet = %self.name, "{err}");
+            if self.aborts >= self.limits.strikes {
+                self.stop();
+            }
+        }
+        let _ = self.lua.gc_collect();
+        err
+    }
+
+    /// Drops everything the peerlet holds so its memory goes back.
+    fn stop(&mut self) {
+        tracing::warn!(target: "peerlet", peerlet = %self.name, "stopped after {} aborts", self.aborts);
+        self.stopped = true;
+        self.module = None;
+        self.pending.clear();
+        self.budget.forget_aborted();
+        let _ = self.lua.globals().clear();
+    }
+}
