@@ -84,6 +84,24 @@ pub struct AppMessage {
     pub code: Option<CodeLocator>,
     /// One CBOR value (a Lua value for peerlets).
     pub data: ByteBuf,
+    /// A plain message, or one leg of a remote method call.
+    #[serde(default)]
+    pub kind: AppKind,
+}
+
+/// What an application message is: the common API's plain message, or a
+/// call of a named method on the peerlet at the key's root (PROST's
+/// lookupPeerlet handles) and its reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppKind {
+    #[default]
+    Message,
+    /// Call `method` with the arguments in `data` (a CBOR array); answer
+    /// the source with a [`AppKind::Reply`] carrying the same `call`.
+    Call { call: u64, method: String },
+    /// The outcome of call `call`: `data` holds the results (a CBOR array)
+    /// when `ok`, else the error message (a CBOR text).
+    Reply { call: u64, ok: bool },
 }
 
 /// What a routed message is for.
@@ -278,6 +296,7 @@ mod tests {
                         origin: Some(node(2)),
                     }),
                     data: ByteBuf::from(vec![0xa0]),
+                    kind: AppKind::Call { call: 3, method: "put".into() },
                 }),
             },
         };

@@ -10,7 +10,7 @@ use peerlet::chord::Config;
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Api, Application};
 use peerlet::sim::{Rng, SimConfig, SimNet};
-use peerlet::wire::{AppMessage, AppType, Body, NodeRef, RoutedMessage};
+use peerlet::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 use serde_bytes::ByteBuf;
 
 #[derive(Default)]
@@ -66,6 +66,7 @@ fn message(app: AppId, data: &[u8]) -> AppMessage {
         app_type: AppType::PerHop,
         code: None,
         data: ByteBuf::from(data.to_vec()),
+        kind: AppKind::Message,
     }
 }
 
