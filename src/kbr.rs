@@ -411,6 +411,11 @@ impl Api<'_> {
         self.chord.me()
     }
 
+    /// The node's routing state (read only).
+    pub fn table(&self) -> &crate::chord::RoutingTable {
+        self.chord.table()
+    }
+
     /// Routes `msg` towards the root of `key`; `hint`, if given, is used as
     /// the first hop. Returns the message id.
     pub fn route(&mut self, key: Id, msg: AppMessage, hint: Option<NodeRef>) -> u64 {

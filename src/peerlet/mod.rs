@@ -49,7 +49,10 @@
 
 mod budget;
 mod error;
+pub mod app;
 pub mod header;
+pub mod host;
+pub mod manager;
 mod limits;
 pub mod package;
 mod pattern;
@@ -72,3 +75,5 @@ pub use error::SandboxError;
 pub use limits::Limits;
 pub use sandbox::{CallId, Sandbox, UpcallOutcome};
 pub use value::{cbor_to_lua, lua_to_cbor, ValueError, ValueErrorKind};
+pub use app::ManagerApp;
+pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletStats};

@@ -221,6 +221,23 @@ impl Sandbox {
         self.start(f, format!("{name}()"), args)
     }
 
+    /// Starts a function the script handed the host earlier (a timer's
+    /// callback) as an upcall named `label`, under a full budget, exactly
+    /// like [`start_upcall`](Sandbox::start_upcall).
+    pub fn start_function(
+        &mut self,
+        f: Function,
+        label: &str,
+        args: impl IntoLuaMulti,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        self.usable()?;
+        if self.module.is_none() {
+            return Err(SandboxError::NotLoaded { peerlet: self.name.to_string() });
+        }
+        let args = args.into_lua_multi(&self.lua).map_err(|e| self.host_error(e))?;
+        self.start(f, label.to_string(), args)
+    }
+
     /// Resumes a suspended activation with the host's reply: `Ok(values)` are
     /// returned by the suspending function; `Err(message)` is raised as a Lua
     /// error at the script's call (a timeout, a missing remote peerlet).

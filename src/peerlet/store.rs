@@ -33,7 +33,8 @@ pub enum StoreError {
 /// One peerlet's persistent key-value store.
 #[derive(Debug)]
 pub struct Store {
-    path: PathBuf,
+    /// `None`: kept in memory only (a node without a data directory).
+    path: Option<PathBuf>,
     quota: usize,
     entries: BTreeMap<String, ByteBuf>,
     used: usize,
@@ -55,11 +56,21 @@ impl Store {
         };
         let used = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
         Ok(Store {
-            path,
+            path: Some(path),
             quota,
             entries,
             used,
         })
+    }
+
+    /// A store that lives only as long as the peerlet (no data directory).
+    pub fn in_memory(quota: usize) -> Store {
+        Store {
+            path: None,
+            quota,
+            entries: BTreeMap::new(),
+            used: 0,
+        }
     }
 
     /// The store file of app `app_hex` under data directory `data`.
@@ -115,20 +126,23 @@ impl Store {
     }
 
     fn save(&self) -> Result<(), StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let io = |source| StoreError::Io {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = self.path.with_extension("cbor.tmp");
+        let tmp = path.with_extension("cbor.tmp");
         let mut bytes = Vec::with_capacity(self.used + 64);
         ciborium::into_writer(&self.entries, &mut bytes)
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        std::fs::rename(&tmp, path).map_err(io)
     }
 }
 

@@ -1,0 +1,306 @@
+//! The peerlet manager as the KBR layer sees it: one [`Application`] that
+//! takes the messages of every peerlet app id and turns them into upcalls
+//! (`deliver`, per-hop `forward`, `update`, timers), and carries remote
+//! method calls (`peerlet.lookup` handles) and their replies.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{MultiValue, Value};
+use serde_bytes::ByteBuf;
+
+use super::host::{node_from_lua, node_to_lua, RESERVED_METHODS};
+use super::manager::{Manager, OutCall, Served, Step};
+use super::{cbor_to_lua, lua_to_cbor, CallId};
+use crate::chord::Time;
+use crate::id::AppId;
+use crate::kbr::{Api, Application};
+use crate::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
+
+/// The manager, shared between the KBR layer (as its default application)
+/// and the node's driver (for install, reload, unload).
+#[derive(Clone)]
+pub struct ManagerApp(pub Rc<RefCell<Manager>>);
+
+impl ManagerApp {
+    pub fn new(manager: Manager) -> ManagerApp {
+        ManagerApp(Rc::new(RefCell::new(manager)))
+    }
+}
+
+/// Encodes values as one CBOR array (each value raw-read and bounded).
+pub fn encode_array(values: &[Value], limits: &super::Limits) -> Result<Vec<u8>, String> {
+    let n = values.len();
+    let mut out = Vec::new();
+    match n {
+        0..=23 => out.push(0x80 | n as u8),
+        24..=255 => out.extend([0x98, n as u8]),
+        _ => return Err("more than 255 values".into()),
+    }
+    for (i, v) in values.iter().enumerate() {
+        out.extend(lua_to_cbor(v, limits).map_err(|e| format!("value {}: {e}", i + 1))?);
+        if out.len() > limits.message_bytes {
+            return Err(format!("values exceed {} bytes", limits.message_bytes));
+        }
+    }
+    Ok(out)
+}
+
+impl Manager {
+    /// Routes the remote call a suspended activation asked for.
+    pub(super) fn send_call(
+        &mut self,
+        api: &mut Api<'_>,
+        app: AppId,
+        activation: CallId,
+        request: Value,
+        served: Option<Served>,
+    ) {
+        let Some(p) = self.peerlets.get_mut(&app) else { return };
+        let req = match request {
+            Value::Integer(token) => p.host.calls.borrow_mut().remove(&(token as u64)),
+            _ => None,
+        };
+        let Some(req) = req else {
+            p.sandbox.cancel(activation);
+            return;
+        };
+        p.stats.calls_out += 1;
+        let app_type = if req.app == app { p.app_type } else { AppType::EndNode };
+        let call = self.fresh_call_id();
+        let msg = AppMessage {
+            app: req.app,
+            app_type,
+            code: None,
+            data: ByteBuf::from(req.args),
+            kind: AppKind::Call { call, method: req.method.clone() },
+        };
+        api.route(req.key, msg, None);
+        let deadline = api.now() + self.cfg.call_timeout;
+        self.calls.insert(call, OutCall { app, activation, deadline, method: req.method, served });
+    }
+
+    /// Answers a served call with the method's results.
+    pub(super) fn reply(&mut self, api: &mut Api<'_>, app: AppId, to: Served, values: Result<&MultiValue, String>) {
+        let encoded = values.and_then(|v| {
+            let list: Vec<Value> = v.iter().cloned().collect();
+            encode_array(&list, &self.cfg.limits)
+        });
+        match encoded {
+            Ok(data) => self.send_reply(api, app, to, true, data),
+            Err(e) => self.reply_error(api, app, to, &format!("results refused: {e}")),
+        }
+    }
+
+    pub(super) fn reply_error(&mut self, api: &mut Api<'_>, app: AppId, to: Served, message: &str) {
+        let mut data = Vec::new();
+        ciborium::into_writer(&message, &mut data).expect("a string encodes");
+        self.send_reply(api, app, to, false, data);
+    }
+
+    fn send_reply(&mut self, api: &mut Api<'_>, app: AppId, to: Served, ok: bool, data: Vec<u8>) {
+        let msg = AppMessage {
+            app,
+            app_type: AppType::EndNode,
+            code: None,
+            data: ByteBuf::from(data),
+            kind: AppKind::Reply { call: to.call, ok },
+        };
+        api.send(to.from, msg);
+    }
+
+    /// A call of `method` arrived at this node, the root of its key.
+    fn serve_call(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage, call: u64, method: &str) {
+        let to = Served { from: msg.source, call };
+        let me = api.id();
+        let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
+            let e = format!("no peerlet with app id {} at node {}", app_msg.app, me.id.short(8));
+            return self.reply_error(api, app_msg.app, to, &e);
+        };
+        if RESERVED_METHODS.contains(&method) || !p.sandbox.has_upcall(method) {
+            let e = format!("peerlet `{}` has no method `{method}`", p.name);
+            return self.reply_error(api, app_msg.app, to, &e);
+        }
+        p.stats.calls_in += 1;
+        let args = match decode_array(p.sandbox.lua(), &app_msg.data, &self.cfg.limits) {
+            Ok(args) => args,
+            Err(e) => return self.reply_error(api, app_msg.app, to, &format!("arguments refused: {e}")),
+        };
+        self.drive(api, app_msg.app, Some(to), Step::Upcall(method, args));
+    }
+
+    /// A reply to one of our calls came back.
+    fn take_reply(&mut self, api: &mut Api<'_>, app_msg: &AppMessage, call: u64, ok: bool) {
+        let Some(out) = self.calls.remove(&call) else { return };
+        let Some(p) = self.peerlets.get(&out.app) else { return };
+        let lua = p.sandbox.lua();
+        let reply = if ok {
+            decode_array(lua, &app_msg.data, &self.cfg.limits).map_err(|e| format!("reply refused: {e}"))
+        } else {
+            Err(ciborium::from_reader::<String, _>(app_msg.data.as_slice())
+                .unwrap_or_else(|_| "remote call failed".into()))
+        };
+        let reply = reply.map_err(|e| format!("peerlet.lookup: `{}` failed: {e}", out.method));
+        self.drive(api, out.app, out.served, Step::Resume(out.activation, reply));
+    }
+
+    fn deliver_message(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage) {
+        let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
+            let line = format!("no peerlet for app {} here: message dropped", app_msg.app);
+            return self.report(line);
+        };
+        p.stats.messages_in += 1;
+        if !p.sandbox.has_upcall("deliver") {
+            return;
+        }
+        let lua = p.sandbox.lua();
+        let args = (|| -> Result<MultiValue, String> {
+            let data = cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(|e| e.to_string())?;
+            let from = node_to_lua(lua, &msg.source).map_err(|e| e.to_string())?;
+            Ok(MultiValue::from_iter([
+                Value::String(lua.create_string(msg.key.to_string()).map_err(|e| e.to_string())?),
+                data,
+                Value::Table(from),
+            ]))
+        })();
+        match args {
+            Ok(args) => {
+                self.drive(api, app_msg.app, None, Step::Upcall("deliver", args));
+            }
+            Err(e) => {
+                let line = format!("peerlet `{}`: message refused: {e}", p.name);
+                self.report(line);
+            }
+        }
+    }
+
+    fn forward_message(&mut self, api: &mut Api<'_>, msg: &mut RoutedMessage, next: &mut NodeRef) -> bool {
+        let Body::App(app_msg) = &msg.body else { return true };
+        if app_msg.kind != AppKind::Message || app_msg.app_type != AppType::PerHop {
+            return true;
+        }
+        let app = app_msg.app;
+        let Some(p) = self.peerlets.get(&app) else { return true };
+        if p.app_type != AppType::PerHop || !p.sandbox.has_upcall("forward") {
+            return true;
+        }
+        let lua = p.sandbox.lua();
+        let args = (|| -> mlua::Result<MultiValue> {
+            let data = cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(mlua::Error::external)?;
+            Ok(MultiValue::from_iter([
+                Value::String(lua.create_string(msg.key.to_string())?),
+                data,
+                Value::Table(node_to_lua(lua, next)?),
+            ]))
+        })();
+        let Ok(args) = args else { return true };
+        let Some(values) = self.drive(api, app, None, Step::Upcall("forward", args)) else {
+            // Aborted, or it tried to wait: the message goes on unchanged.
+            return true;
+        };
+        let mut values = values.into_iter();
+        let first = values.next().unwrap_or(Value::Nil);
+        let second = values.next().unwrap_or(Value::Nil);
+        if first == Value::Boolean(false) {
+            return false;
+        }
+        let name = self.peerlets[&app].name.clone();
+        if first != Value::Nil {
+            match lua_to_cbor(&first, &self.cfg.limits) {
+                Ok(bytes) => {
+                    if let Body::App(a) = &mut msg.body {
+                        a.data = ByteBuf::from(bytes);
+                    }
+                }
+                Err(e) => self.report(format!("peerlet `{name}`: forward() returned a message that was refused: {e}")),
+            }
+        }
+        if second != Value::Nil {
+            match node_from_lua(&second, "forward() next hop") {
+                Ok(node) => *next = node,
+                Err(e) => self.report(format!("peerlet `{name}`: {e}")),
+            }
+        }
+        true
+    }
+
+    fn earliest(&self) -> Option<Time> {
+        let timers = self.peerlets.values().filter_map(|p| p.host.timers.borrow().next_deadline());
+        let calls = self.calls.values().map(|c| c.deadline);
+        timers.chain(calls).min()
+    }
+
+    fn fire(&mut self, api: &mut Api<'_>) {
+        let now = api.now();
+        let expired: Vec<u64> = self.calls.iter().filter(|(_, c)| c.deadline <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            let out = self.calls.remove(&id).expect("listed");
+            let secs = self.cfg.call_timeout.as_secs_f64();
+            let e = format!("peerlet.lookup: call of `{}` timed out after {secs} s", out.method);
+            self.drive(api, out.app, out.served, Step::Resume(out.activation, Err(e)));
+        }
+        let apps: Vec<AppId> = self.peerlets.keys().copied().collect();
+        for app in apps {
+            let due = match self.peerlets.get(&app) {
+                Some(p) => p.host.timers.borrow_mut().take_due(now),
+                None => continue,
+            };
+            for (_, callback) in due {
+                self.drive(api, app, None, Step::Function(callback, "timer"));
+            }
+        }
+    }
+}
+
+/// Decodes a CBOR array into the values of a call or reply.
+fn decode_array(lua: &mlua::Lua, data: &[u8], limits: &super::Limits) -> Result<MultiValue, String> {
+    match cbor_to_lua(lua, data, limits).map_err(|e| e.to_string())? {
+        Value::Table(t) => {
+            let n = t.raw_len();
+            let mut out = MultiValue::new();
+            for i in 1..=n {
+                out.push_back(t.raw_get::<Value>(i).map_err(|e| e.to_string())?);
+            }
+            Ok(out)
+        }
+        Value::Nil => Ok(MultiValue::new()),
+        other => Ok(MultiValue::from_iter([other])),
+    }
+}
+
+impl Application for ManagerApp {
+    fn deliver(&mut self, api: &mut Api<'_>, msg: &RoutedMessage) {
+        let Body::App(app_msg) = &msg.body else { return };
+        let mut m = self.0.borrow_mut();
+        match &app_msg.kind {
+            AppKind::Message => m.deliver_message(api, msg, app_msg),
+            AppKind::Call { call, method } => m.serve_call(api, msg, app_msg, *call, method),
+            AppKind::Reply { call, ok } => m.take_reply(api, app_msg, *call, *ok),
+        }
+    }
+
+    fn forward(&mut self, api: &mut Api<'_>, msg: &mut RoutedMessage, next: &mut NodeRef) -> bool {
+        self.0.borrow_mut().forward_message(api, msg, next)
+    }
+
+    fn update(&mut self, api: &mut Api<'_>, node: NodeRef, joined: bool) {
+        let mut m = self.0.borrow_mut();
+        let apps: Vec<AppId> =
+            m.peerlets.iter().filter(|(_, p)| p.sandbox.has_upcall("update")).map(|(a, _)| *a).collect();
+        for app in apps {
+            let Some(p) = m.peerlets.get(&app) else { continue };
+            let lua = p.sandbox.lua();
+            let Ok(node) = node_to_lua(lua, &node) else { continue };
+            let args = MultiValue::from_iter([Value::Table(node), Value::Boolean(joined)]);
+            m.drive(api, app, None, Step::Upcall("update", args));
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Time> {
+        self.0.borrow().earliest()
+    }
+
+    fn on_timeout(&mut self, api: &mut Api<'_>) {
+        self.0.borrow_mut().fire(api);
+    }
+}

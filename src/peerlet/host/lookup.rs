@@ -1,0 +1,121 @@
+//! Lua's `peerlet` table: `peerlet.lookup(key [, app])`, the paper's
+//! lookupPeerlet. It returns a handle whose method calls (`h:put(k, v)`)
+//! run the named method of the peerlet at the root of `key` and look
+//! blocking to the script: the upcall suspends until the reply (or a
+//! timeout) while the node goes on with everything else.
+
+use std::rc::Rc;
+
+use mlua::chunk::ChunkMode;
+use mlua::{Function, MultiValue, Table, Value};
+
+use super::{key_from_lua, HostState};
+use crate::id::{AppId, Id};
+use crate::peerlet::{lua_to_cbor, Sandbox, SandboxError};
+
+/// Upcall names that cannot be called remotely: they belong to the node.
+pub const RESERVED_METHODS: [&str; 6] = ["deliver", "forward", "update", "init", "save", "restore"];
+
+/// Longest method name.
+const METHOD_BYTES: usize = 64;
+
+/// A remote call a suspended upcall is waiting on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRequest {
+    pub key: Id,
+    pub app: AppId,
+    pub method: String,
+    /// The arguments, a CBOR array.
+    pub args: Vec<u8>,
+}
+
+/// Builds handles in Lua, so a method call is a Lua function that can
+/// suspend (a Rust function cannot yield).
+const HANDLE_FACTORY: &str = r#"
+local call, setmetatable, type = ...
+return function(key, app)
+  return setmetatable({}, {
+    __index = function(_, method)
+      if type(method) ~= "string" then return nil end
+      return function(_, ...) return call(key, app, method, ...) end
+    end,
+    __metatable = false,
+  })
+end
+"#;
+
+fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
+    let mut args = args.into_iter();
+    let key = key_from_lua(&args.next().unwrap_or(Value::Nil), "peerlet.lookup")?;
+    let app = match args.next().unwrap_or(Value::Nil) {
+        Value::Nil => host.app,
+        Value::String(s) => s.to_str()?.parse().map_err(|e| {
+            mlua::Error::runtime(format!("peerlet.lookup: app id must be 32 hex digits ({e})"))
+        })?,
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "peerlet.lookup: app id must be a string, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    let method = match args.next().unwrap_or(Value::Nil) {
+        Value::String(s) if s.as_bytes().len() <= METHOD_BYTES => s.to_str()?.to_string(),
+        _ => return Err(mlua::Error::runtime("peerlet.lookup: bad method name")),
+    };
+    if RESERVED_METHODS.contains(&method.as_str()) {
+        return Err(mlua::Error::runtime(format!(
+            "peerlet.lookup: `{method}` is an upcall, not a method that can be called"
+        )));
+    }
+    let rest: Vec<Value> = args.collect();
+    let args = cbor_array(host, &rest)?;
+    let mut requests = host.calls.borrow_mut();
+    let token = host.next_token();
+    requests.insert(token, CallRequest { key, app, method, args });
+    Ok(Value::Integer(token as i64))
+}
+
+/// The arguments as one CBOR array: each encoded on its own (raw access,
+/// bounded), behind an array header.
+fn cbor_array(host: &HostState, values: &[Value]) -> mlua::Result<Vec<u8>> {
+    let n = values.len() as u64;
+    let mut out = Vec::new();
+    match n {
+        0..=23 => out.push(0x80 | n as u8),
+        24..=255 => out.extend([0x98, n as u8]),
+        _ => return Err(mlua::Error::runtime("peerlet.lookup: more than 255 arguments")),
+    }
+    for (i, v) in values.iter().enumerate() {
+        let item = lua_to_cbor(v, &host.limits)
+            .map_err(|e| mlua::Error::runtime(format!("peerlet.lookup: argument {}: {e}", i + 1)))?;
+        out.extend(item);
+        if out.len() > host.limits.message_bytes {
+            return Err(mlua::Error::runtime(format!(
+                "peerlet.lookup: arguments exceed {} bytes",
+                host.limits.message_bytes
+            )));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, SandboxError> {
+    let err = |e: mlua::Error| SandboxError::Host { peerlet: host.name.clone(), message: e.to_string() };
+    let lua = sandbox.lua();
+    let h = host.clone();
+    let call = sandbox.create_suspending_function(move |_, args| prepare(&h, args))?;
+    let setmetatable: Value = lua.globals().raw_get("setmetatable").map_err(err)?;
+    let factory: Function = lua
+        .load(HANDLE_FACTORY)
+        .set_name("=peerlet.lookup")
+        .set_mode(ChunkMode::Text)
+        .call((call, setmetatable, lua.globals().raw_get::<Value>("type").map_err(err)?))
+        .map_err(err)?;
+    let t = lua.create_table().map_err(err)?;
+    t.raw_set("lookup", factory).map_err(err)?;
+    t.raw_set("name", host.name.clone()).map_err(err)?;
+    t.raw_set("app", host.app.to_string()).map_err(err)?;
+    t.raw_set("type", host.app_type.to_string()).map_err(err)?;
+    Ok(t)
+}

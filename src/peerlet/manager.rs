@@ -1,0 +1,447 @@
+//! The peerlet manager: installs, runs, reloads and unloads peerlets on one
+//! node, one sandbox each, and drives their upcalls.
+//!
+//! Every upcall goes through [`Manager::drive`]: set the peerlet's clock and
+//! routing snapshot, run (or resume) the activation in its sandbox, then act
+//! on how it ended: values back to the caller, a suspension becomes a remote
+//! call on the overlay, an abort is reported (and after too many, the
+//! peerlet stays stopped); finally the messages it queued are sent. The KBR
+//! side (which message reaches which upcall) is in [`super::app`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mlua::MultiValue;
+use serde_bytes::ByteBuf;
+
+use super::header::PeerletHeader;
+use super::host::{self, HostState, Outgoing};
+use super::store::{Store, DEFAULT_QUOTA};
+use super::{lua_to_cbor, CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
+use crate::chord::Time;
+use crate::id::AppId;
+use crate::kbr::Api;
+use crate::wire::{AppKind, AppMessage, AppType, NodeRef};
+
+/// How the manager runs peerlets.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    pub limits: Limits,
+    /// Where `store` files live; `None` keeps stores in memory only.
+    pub data_dir: Option<PathBuf>,
+    pub store_quota: usize,
+    /// How long a `peerlet.lookup` method call waits for its reply.
+    pub call_timeout: Duration,
+    /// The publisher key that app ids of unsigned local installs derive from.
+    pub local_publisher: Vec<u8>,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> ManagerConfig {
+        ManagerConfig {
+            limits: Limits::default(),
+            data_dir: None,
+            store_quota: DEFAULT_QUOTA,
+            call_timeout: Duration::from_secs(5),
+            local_publisher: b"peerlet local publisher".to_vec(),
+        }
+    }
+}
+
+/// Why a peerlet could not be installed (nothing of it is left behind).
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("peerlet `{name}`: {source}")]
+    Store { name: String, source: super::store::StoreError },
+    #[error("{chunk}: no usable `--@peerlet name=...` header and no usable file name: {reason}")]
+    Header { chunk: String, reason: String },
+    #[error("no peerlet named `{0}` is installed")]
+    Unknown(String),
+}
+
+/// Counters of one peerlet, for `.apps` and the node's stats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerletStats {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub calls_in: u64,
+    pub calls_out: u64,
+}
+
+/// One installed peerlet.
+pub struct Peerlet {
+    pub name: String,
+    pub app: AppId,
+    pub app_type: AppType,
+    pub version: u32,
+    pub(super) source: Vec<u8>,
+    pub(super) sandbox: Sandbox,
+    pub(super) host: Rc<HostState>,
+    pub stats: PeerletStats,
+}
+
+impl Peerlet {
+    pub fn memory(&self) -> usize {
+        self.sandbox.memory_used()
+    }
+
+    /// The source it runs.
+    pub fn source(&self) -> &[u8] {
+        &self.source
+    }
+
+    /// A value from its store, as CBOR (for the REPL and tests).
+    pub fn store_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.host.store.borrow().as_ref()?.get(key).map(|v| v.to_vec())
+    }
+
+    pub fn instructions(&self) -> u64 {
+        self.sandbox.instructions_used()
+    }
+
+    pub fn aborts(&self) -> u32 {
+        self.sandbox.aborts()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.sandbox.is_stopped()
+    }
+
+    /// Outgoing messages refused (queue full).
+    pub fn refused(&self) -> u64 {
+        self.host.refused.get()
+    }
+}
+
+/// A remote method call served here: where its reply goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Served {
+    pub from: NodeRef,
+    pub call: u64,
+}
+
+/// A remote call this node made, waiting for its reply.
+pub(super) struct OutCall {
+    pub app: AppId,
+    pub activation: CallId,
+    pub deadline: Time,
+    pub method: String,
+    /// Set when the suspended activation itself serves a remote call.
+    pub served: Option<Served>,
+}
+
+/// What starts or continues an activation.
+pub(super) enum Step<'a> {
+    Upcall(&'a str, MultiValue),
+    Function(mlua::Function, &'a str),
+    Resume(CallId, Result<MultiValue, String>),
+}
+
+/// All peerlets of one node. See the module docs.
+pub struct Manager {
+    pub(super) cfg: ManagerConfig,
+    pub(super) peerlets: BTreeMap<AppId, Peerlet>,
+    pub(super) calls: BTreeMap<u64, OutCall>,
+    next_call: u64,
+    reports: VecDeque<String>,
+    ring_version: Option<(u64, Time)>,
+}
+
+/// Reports kept for the REPL and tests; older ones are dropped.
+const MAX_REPORTS: usize = 1000;
+
+impl Manager {
+    pub fn new(cfg: ManagerConfig) -> Manager {
+        Manager {
+            cfg,
+            peerlets: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            next_call: 0,
+            reports: VecDeque::new(),
+            ring_version: None,
+        }
+    }
+
+    pub fn config(&self) -> &ManagerConfig {
+        &self.cfg
+    }
+
+    pub fn peerlets(&self) -> impl Iterator<Item = &Peerlet> {
+        self.peerlets.values()
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Peerlet> {
+        self.peerlets.values().find(|p| p.name == name)
+    }
+
+    /// What went wrong lately (aborts, stops, refusals), oldest first.
+    pub fn reports(&self) -> impl Iterator<Item = &String> {
+        self.reports.iter()
+    }
+
+    pub(super) fn report(&mut self, line: String) {
+        tracing::warn!("{line}");
+        if self.reports.len() == MAX_REPORTS {
+            self.reports.pop_front();
+        }
+        self.reports.push_back(line);
+    }
+
+    /// Installs an unsigned peerlet from source, as this node's own: its name
+    /// and type come from the `--@peerlet` header if there is one, else the
+    /// name from `chunk_name` (without `.lua`) and type end-node.
+    pub fn install_local(
+        &mut self,
+        api: &mut Api<'_>,
+        chunk_name: &str,
+        source: &[u8],
+    ) -> Result<AppId, InstallError> {
+        let text = String::from_utf8_lossy(source);
+        let header = match PeerletHeader::parse(&text) {
+            Ok(h) => h,
+            Err(_) => {
+                let stem = chunk_name.rsplit('/').next().unwrap_or(chunk_name);
+                PeerletHeader::new(stem.trim_end_matches(".lua")).map_err(|e| {
+                    InstallError::Header { chunk: chunk_name.to_string(), reason: e.to_string() }
+                })?
+            }
+        };
+        let app = AppId::derive(&self.cfg.local_publisher, &header.name);
+        self.install(api, &header.name, app, header.app_type, header.version, chunk_name, source)
+    }
+
+    /// Installs a peerlet under `app` and runs its `init()`. A failing
+    /// install (syntax error, runaway top level, a precompiled chunk) leaves
+    /// nothing behind. Installing an app id that is already present replaces
+    /// it, as [`Manager::reload`] does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn install(
+        &mut self,
+        api: &mut Api<'_>,
+        name: &str,
+        app: AppId,
+        app_type: AppType,
+        version: u32,
+        chunk_name: &str,
+        source: &[u8],
+    ) -> Result<AppId, InstallError> {
+        let fresh = self.build(api, name, app, app_type, version, chunk_name, source)?;
+        let old = self.peerlets.insert(app, fresh);
+        let state = old.and_then(|mut old| self.save_state(api.now(), &mut old));
+        self.refresh(api, app, true);
+        if self.peerlets[&app].sandbox.has_upcall("init") {
+            self.drive(api, app, None, Step::Upcall("init", MultiValue::new()));
+        }
+        if let Some(state) = state {
+            self.restore_state(api, app, &state);
+        }
+        Ok(app)
+    }
+
+    /// Swaps the code of peerlet `name` on the live node. If the old version
+    /// defines `save()` and the new one `restore(state)`, the state is handed
+    /// over as a CBOR value. A failing reload leaves the old version running.
+    pub fn reload(&mut self, api: &mut Api<'_>, name: &str, source: &[u8]) -> Result<AppId, InstallError> {
+        let old = self.by_name(name).ok_or_else(|| InstallError::Unknown(name.to_string()))?;
+        let (app, app_type, version) = (old.app, old.app_type, old.version);
+        let chunk = format!("{name}.lua");
+        self.install(api, name, app, app_type, version, &chunk, source)
+    }
+
+    /// Removes peerlet `name`; its pending calls are dropped.
+    pub fn unload(&mut self, name: &str) -> Result<AppId, InstallError> {
+        let app = self.by_name(name).ok_or_else(|| InstallError::Unknown(name.to_string()))?.app;
+        self.peerlets.remove(&app);
+        self.calls.retain(|_, c| c.app != app);
+        Ok(app)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        api: &mut Api<'_>,
+        name: &str,
+        app: AppId,
+        app_type: AppType,
+        version: u32,
+        chunk_name: &str,
+        source: &[u8],
+    ) -> Result<Peerlet, InstallError> {
+        let store = match &self.cfg.data_dir {
+            Some(dir) => Some(Store::open(Store::path_for(dir, &app.to_string()), self.cfg.store_quota)),
+            None => Some(Ok(Store::in_memory(self.cfg.store_quota))),
+        }
+        .transpose()
+        .map_err(|source| InstallError::Store { name: name.to_string(), source })?;
+        let sandbox = Sandbox::new(name, &self.cfg.limits)?;
+        let ring = api.table().clone();
+        let host = HostState::new(name, app, app_type, &self.cfg.limits, ring, store);
+        host.now.set(api.now());
+        host::install(&sandbox, &host)?;
+        let mut sandbox = sandbox;
+        sandbox.load(chunk_name, source)?;
+        // Whatever the chunk queued at load time is dropped: a peerlet acts
+        // from init() on.
+        host.outbox.borrow_mut().clear();
+        Ok(Peerlet {
+            name: name.to_string(),
+            app,
+            app_type,
+            version,
+            source: source.to_vec(),
+            sandbox,
+            host,
+            stats: PeerletStats::default(),
+        })
+    }
+
+    fn save_state(&mut self, now: Time, old: &mut Peerlet) -> Option<Vec<u8>> {
+        if !old.sandbox.has_upcall("save") {
+            return None;
+        }
+        old.host.now.set(now);
+        match old.sandbox.start_upcall("save", ()) {
+            Ok(UpcallOutcome::Done(values)) => {
+                let v = values.into_iter().next().unwrap_or(mlua::Value::Nil);
+                match lua_to_cbor(&v, &self.cfg.limits) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        self.report(format!("peerlet `{}`: save() state refused: {e}", old.name));
+                        None
+                    }
+                }
+            }
+            Ok(UpcallOutcome::Suspended { call, .. }) => {
+                old.sandbox.cancel(call);
+                self.report(format!("peerlet `{}`: save() may not wait on remote calls", old.name));
+                None
+            }
+            Err(e) => {
+                self.report(e.to_string());
+                None
+            }
+        }
+    }
+
+    fn restore_state(&mut self, api: &mut Api<'_>, app: AppId, state: &[u8]) {
+        let p = &self.peerlets[&app];
+        if !p.sandbox.has_upcall("restore") {
+            return;
+        }
+        match super::cbor_to_lua(p.sandbox.lua(), state, &self.cfg.limits) {
+            Ok(v) => {
+                let args = MultiValue::from_iter([v]);
+                self.drive(api, app, None, Step::Upcall("restore", args));
+            }
+            Err(e) => {
+                let name = p.name.clone();
+                self.report(format!("peerlet `{name}`: restore() state refused: {e}"));
+            }
+        }
+    }
+
+    /// Gives peerlet `app` the current time and, when it changed (or every
+    /// second, for fingers), a fresh copy of the routing state.
+    pub(super) fn refresh(&mut self, api: &Api<'_>, app: AppId, force: bool) {
+        let version = api.table().neighbors_version();
+        let now = api.now();
+        let stale = force
+            || match self.ring_version {
+                Some((v, at)) => v != version || now.since(at) > Duration::from_secs(1),
+                None => true,
+            };
+        if let Some(p) = self.peerlets.get(&app) {
+            p.host.now.set(now);
+            if stale {
+                *p.host.ring.borrow_mut() = api.table().clone();
+            }
+        }
+        if stale && !force {
+            self.ring_version = Some((version, now));
+        }
+    }
+
+    /// Runs one step of an activation of peerlet `app` and acts on how it
+    /// ended. Returns the upcall's values when it completed.
+    pub(super) fn drive(
+        &mut self,
+        api: &mut Api<'_>,
+        app: AppId,
+        served: Option<Served>,
+        step: Step<'_>,
+    ) -> Option<MultiValue> {
+        self.refresh(api, app, false);
+        let p = self.peerlets.get_mut(&app)?;
+        let outcome = match step {
+            Step::Upcall(name, args) => p.sandbox.start_upcall(name, args),
+            Step::Function(f, label) => p.sandbox.start_function(f, label, ()),
+            Step::Resume(call, reply) => p.sandbox.resume(call, reply),
+        };
+        let result = match outcome {
+            Ok(UpcallOutcome::Done(values)) => {
+                if let Some(s) = served {
+                    self.reply(api, app, s, Ok(&values));
+                }
+                Some(values)
+            }
+            Ok(UpcallOutcome::Suspended { call, request }) => {
+                self.send_call(api, app, call, request, served);
+                None
+            }
+            Err(e) => {
+                if let Some(s) = served {
+                    self.reply_error(api, app, s, &e.to_string());
+                }
+                let stopped = matches!(e, SandboxError::Stopped { .. });
+                if !stopped {
+                    self.report(e.to_string());
+                    let p = &self.peerlets[&app];
+                    if p.sandbox.is_stopped() {
+                        let line = format!(
+                            "peerlet `{}` stopped after {} aborts",
+                            p.name,
+                            p.sandbox.aborts()
+                        );
+                        self.report(line);
+                    }
+                }
+                None
+            }
+        };
+        self.flush(api, app);
+        result
+    }
+
+    /// Sends what peerlet `app` queued.
+    fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
+        let Some(p) = self.peerlets.get_mut(&app) else { return };
+        let queued: Vec<Outgoing> = p.host.outbox.borrow_mut().drain(..).collect();
+        for out in queued {
+            p.stats.messages_out += 1;
+            let msg = |data: Vec<u8>| AppMessage {
+                app,
+                app_type: p.app_type,
+                code: None,
+                data: ByteBuf::from(data),
+                kind: AppKind::Message,
+            };
+            match out {
+                Outgoing::Route { key, data, first_hop } => {
+                    api.route(key, msg(data), first_hop);
+                }
+                Outgoing::Send { node, data } => {
+                    api.send(node, msg(data));
+                }
+            }
+        }
+    }
+
+    pub(super) fn fresh_call_id(&mut self) -> u64 {
+        self.next_call += 1;
+        self.next_call
+    }
+}
