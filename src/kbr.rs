@@ -53,6 +53,8 @@ pub trait Application {
 
 /// What the driver hears about from the KBR layer.
 #[derive(Clone, Debug, PartialEq)]
+// The dropped message is the large variant; events are rare and short-lived.
+#[allow(clippy::large_enum_variant)]
 pub enum KbrEvent {
     Joined {
         successor: NodeRef,

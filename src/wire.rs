@@ -296,7 +296,10 @@ mod tests {
                         origin: Some(node(2)),
                     }),
                     data: ByteBuf::from(vec![0xa0]),
-                    kind: AppKind::Call { call: 3, method: "put".into() },
+                    kind: AppKind::Call {
+                        call: 3,
+                        method: "put".into(),
+                    },
                 }),
             },
         };

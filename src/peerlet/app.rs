@@ -56,7 +56,9 @@ impl Manager {
         request: Value,
         served: Option<Served>,
     ) {
-        let Some(p) = self.peerlets.get_mut(&app) else { return };
+        let Some(p) = self.peerlets.get_mut(&app) else {
+            return;
+        };
         let req = match request {
             Value::Integer(token) => p.host.calls.borrow_mut().remove(&(token as u64)),
             _ => None,
@@ -66,22 +68,44 @@ impl Manager {
             return;
         };
         p.stats.calls_out += 1;
-        let app_type = if req.app == app { p.app_type } else { AppType::EndNode };
+        let app_type = if req.app == app {
+            p.app_type
+        } else {
+            AppType::EndNode
+        };
         let call = self.fresh_call_id();
         let msg = AppMessage {
             app: req.app,
             app_type,
             code: None,
             data: ByteBuf::from(req.args),
-            kind: AppKind::Call { call, method: req.method.clone() },
+            kind: AppKind::Call {
+                call,
+                method: req.method.clone(),
+            },
         };
         api.route(req.key, msg, None);
         let deadline = api.now() + self.cfg.call_timeout;
-        self.calls.insert(call, OutCall { app, activation, deadline, method: req.method, served });
+        self.calls.insert(
+            call,
+            OutCall {
+                app,
+                activation,
+                deadline,
+                method: req.method,
+                served,
+            },
+        );
     }
 
     /// Answers a served call with the method's results.
-    pub(super) fn reply(&mut self, api: &mut Api<'_>, app: AppId, to: Served, values: Result<&MultiValue, String>) {
+    pub(super) fn reply(
+        &mut self,
+        api: &mut Api<'_>,
+        app: AppId,
+        to: Served,
+        values: Result<&MultiValue, String>,
+    ) {
         let encoded = values.and_then(|v| {
             let list: Vec<Value> = v.iter().cloned().collect();
             encode_array(&list, &self.cfg.limits)
@@ -110,11 +134,25 @@ impl Manager {
     }
 
     /// A call of `method` arrived at this node, the root of its key.
-    fn serve_call(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage, call: u64, method: &str) {
-        let to = Served { from: msg.source, call };
+    fn serve_call(
+        &mut self,
+        api: &mut Api<'_>,
+        msg: &RoutedMessage,
+        app_msg: &AppMessage,
+        call: u64,
+        method: &str,
+    ) {
+        let to = Served {
+            from: msg.source,
+            call,
+        };
         let me = api.id();
         let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
-            let e = format!("no peerlet with app id {} at node {}", app_msg.app, me.id.short(8));
+            let e = format!(
+                "no peerlet with app id {} at node {}",
+                app_msg.app,
+                me.id.short(8)
+            );
             return self.reply_error(api, app_msg.app, to, &e);
         };
         if RESERVED_METHODS.contains(&method) || !p.sandbox.has_upcall(method) {
@@ -124,24 +162,36 @@ impl Manager {
         p.stats.calls_in += 1;
         let args = match decode_array(p.sandbox.lua(), &app_msg.data, &self.cfg.limits) {
             Ok(args) => args,
-            Err(e) => return self.reply_error(api, app_msg.app, to, &format!("arguments refused: {e}")),
+            Err(e) => {
+                return self.reply_error(api, app_msg.app, to, &format!("arguments refused: {e}"))
+            }
         };
         self.drive(api, app_msg.app, Some(to), Step::Upcall(method, args));
     }
 
     /// A reply to one of our calls came back.
     fn take_reply(&mut self, api: &mut Api<'_>, app_msg: &AppMessage, call: u64, ok: bool) {
-        let Some(out) = self.calls.remove(&call) else { return };
-        let Some(p) = self.peerlets.get(&out.app) else { return };
+        let Some(out) = self.calls.remove(&call) else {
+            return;
+        };
+        let Some(p) = self.peerlets.get(&out.app) else {
+            return;
+        };
         let lua = p.sandbox.lua();
         let reply = if ok {
-            decode_array(lua, &app_msg.data, &self.cfg.limits).map_err(|e| format!("reply refused: {e}"))
+            decode_array(lua, &app_msg.data, &self.cfg.limits)
+                .map_err(|e| format!("reply refused: {e}"))
         } else {
             Err(ciborium::from_reader::<String, _>(app_msg.data.as_slice())
                 .unwrap_or_else(|_| "remote call failed".into()))
         };
         let reply = reply.map_err(|e| format!("peerlet.lookup: `{}` failed: {e}", out.method));
-        self.drive(api, out.app, out.served, Step::Resume(out.activation, reply));
+        self.drive(
+            api,
+            out.app,
+            out.served,
+            Step::Resume(out.activation, reply),
+        );
     }
 
     fn deliver_message(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage) {
@@ -155,10 +205,14 @@ impl Manager {
         }
         let lua = p.sandbox.lua();
         let args = (|| -> Result<MultiValue, String> {
-            let data = cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(|e| e.to_string())?;
+            let data =
+                cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(|e| e.to_string())?;
             let from = node_to_lua(lua, &msg.source).map_err(|e| e.to_string())?;
             Ok(MultiValue::from_iter([
-                Value::String(lua.create_string(msg.key.to_string()).map_err(|e| e.to_string())?),
+                Value::String(
+                    lua.create_string(msg.key.to_string())
+                        .map_err(|e| e.to_string())?,
+                ),
                 data,
                 Value::Table(from),
             ]))
@@ -174,19 +228,29 @@ impl Manager {
         }
     }
 
-    fn forward_message(&mut self, api: &mut Api<'_>, msg: &mut RoutedMessage, next: &mut NodeRef) -> bool {
-        let Body::App(app_msg) = &msg.body else { return true };
+    fn forward_message(
+        &mut self,
+        api: &mut Api<'_>,
+        msg: &mut RoutedMessage,
+        next: &mut NodeRef,
+    ) -> bool {
+        let Body::App(app_msg) = &msg.body else {
+            return true;
+        };
         if app_msg.kind != AppKind::Message || app_msg.app_type != AppType::PerHop {
             return true;
         }
         let app = app_msg.app;
-        let Some(p) = self.peerlets.get(&app) else { return true };
+        let Some(p) = self.peerlets.get(&app) else {
+            return true;
+        };
         if p.app_type != AppType::PerHop || !p.sandbox.has_upcall("forward") {
             return true;
         }
         let lua = p.sandbox.lua();
         let args = (|| -> mlua::Result<MultiValue> {
-            let data = cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(mlua::Error::external)?;
+            let data =
+                cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(mlua::Error::external)?;
             Ok(MultiValue::from_iter([
                 Value::String(lua.create_string(msg.key.to_string())?),
                 data,
@@ -212,7 +276,9 @@ impl Manager {
                         a.data = ByteBuf::from(bytes);
                     }
                 }
-                Err(e) => self.report(format!("peerlet `{name}`: forward() returned a message that was refused: {e}")),
+                Err(e) => self.report(format!(
+                    "peerlet `{name}`: forward() returned a message that was refused: {e}"
+                )),
             }
         }
         if second != Value::Nil {
@@ -225,19 +291,35 @@ impl Manager {
     }
 
     fn earliest(&self) -> Option<Time> {
-        let timers = self.peerlets.values().filter_map(|p| p.host.timers.borrow().next_deadline());
+        let timers = self
+            .peerlets
+            .values()
+            .filter_map(|p| p.host.timers.borrow().next_deadline());
         let calls = self.calls.values().map(|c| c.deadline);
         timers.chain(calls).min()
     }
 
     fn fire(&mut self, api: &mut Api<'_>) {
         let now = api.now();
-        let expired: Vec<u64> = self.calls.iter().filter(|(_, c)| c.deadline <= now).map(|(id, _)| *id).collect();
+        let expired: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in expired {
             let out = self.calls.remove(&id).expect("listed");
             let secs = self.cfg.call_timeout.as_secs_f64();
-            let e = format!("peerlet.lookup: call of `{}` timed out after {secs} s", out.method);
-            self.drive(api, out.app, out.served, Step::Resume(out.activation, Err(e)));
+            let e = format!(
+                "peerlet.lookup: call of `{}` timed out after {secs} s",
+                out.method
+            );
+            self.drive(
+                api,
+                out.app,
+                out.served,
+                Step::Resume(out.activation, Err(e)),
+            );
         }
         let apps: Vec<AppId> = self.peerlets.keys().copied().collect();
         for app in apps {
@@ -253,7 +335,11 @@ impl Manager {
 }
 
 /// Decodes a CBOR array into the values of a call or reply.
-fn decode_array(lua: &mlua::Lua, data: &[u8], limits: &super::Limits) -> Result<MultiValue, String> {
+fn decode_array(
+    lua: &mlua::Lua,
+    data: &[u8],
+    limits: &super::Limits,
+) -> Result<MultiValue, String> {
     match cbor_to_lua(lua, data, limits).map_err(|e| e.to_string())? {
         Value::Table(t) => {
             let n = t.raw_len();
@@ -270,7 +356,9 @@ fn decode_array(lua: &mlua::Lua, data: &[u8], limits: &super::Limits) -> Result<
 
 impl Application for ManagerApp {
     fn deliver(&mut self, api: &mut Api<'_>, msg: &RoutedMessage) {
-        let Body::App(app_msg) = &msg.body else { return };
+        let Body::App(app_msg) = &msg.body else {
+            return;
+        };
         let mut m = self.0.borrow_mut();
         match &app_msg.kind {
             AppKind::Message => m.deliver_message(api, msg, app_msg),
@@ -285,12 +373,20 @@ impl Application for ManagerApp {
 
     fn update(&mut self, api: &mut Api<'_>, node: NodeRef, joined: bool) {
         let mut m = self.0.borrow_mut();
-        let apps: Vec<AppId> =
-            m.peerlets.iter().filter(|(_, p)| p.sandbox.has_upcall("update")).map(|(a, _)| *a).collect();
+        let apps: Vec<AppId> = m
+            .peerlets
+            .iter()
+            .filter(|(_, p)| p.sandbox.has_upcall("update"))
+            .map(|(a, _)| *a)
+            .collect();
         for app in apps {
-            let Some(p) = m.peerlets.get(&app) else { continue };
+            let Some(p) = m.peerlets.get(&app) else {
+                continue;
+            };
             let lua = p.sandbox.lua();
-            let Ok(node) = node_to_lua(lua, &node) else { continue };
+            let Ok(node) = node_to_lua(lua, &node) else {
+                continue;
+            };
             let args = MultiValue::from_iter([Value::Table(node), Value::Boolean(joined)]);
             m.drive(api, app, None, Step::Upcall("update", args));
         }

@@ -56,7 +56,10 @@ pub enum InstallError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("peerlet `{name}`: {source}")]
-    Store { name: String, source: super::store::StoreError },
+    Store {
+        name: String,
+        source: super::store::StoreError,
+    },
     #[error("{chunk}: no usable `--@peerlet name=...` header and no usable file name: {reason}")]
     Header { chunk: String, reason: String },
     #[error("no peerlet named `{0}` is installed")]
@@ -96,7 +99,12 @@ impl Peerlet {
 
     /// A value from its store, as CBOR (for the REPL and tests).
     pub fn store_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.host.store.borrow().as_ref()?.get(key).map(|v| v.to_vec())
+        self.host
+            .store
+            .borrow()
+            .as_ref()?
+            .get(key)
+            .map(|v| v.to_vec())
     }
 
     pub fn instructions(&self) -> u64 {
@@ -206,12 +214,23 @@ impl Manager {
             Err(_) => {
                 let stem = chunk_name.rsplit('/').next().unwrap_or(chunk_name);
                 PeerletHeader::new(stem.trim_end_matches(".lua")).map_err(|e| {
-                    InstallError::Header { chunk: chunk_name.to_string(), reason: e.to_string() }
+                    InstallError::Header {
+                        chunk: chunk_name.to_string(),
+                        reason: e.to_string(),
+                    }
                 })?
             }
         };
         let app = AppId::derive(&self.cfg.local_publisher, &header.name);
-        self.install(api, &header.name, app, header.app_type, header.version, chunk_name, source)
+        self.install(
+            api,
+            &header.name,
+            app,
+            header.app_type,
+            header.version,
+            chunk_name,
+            source,
+        )
     }
 
     /// Installs a peerlet under `app` and runs its `init()`. A failing
@@ -245,8 +264,15 @@ impl Manager {
     /// Swaps the code of peerlet `name` on the live node. If the old version
     /// defines `save()` and the new one `restore(state)`, the state is handed
     /// over as a CBOR value. A failing reload leaves the old version running.
-    pub fn reload(&mut self, api: &mut Api<'_>, name: &str, source: &[u8]) -> Result<AppId, InstallError> {
-        let old = self.by_name(name).ok_or_else(|| InstallError::Unknown(name.to_string()))?;
+    pub fn reload(
+        &mut self,
+        api: &mut Api<'_>,
+        name: &str,
+        source: &[u8],
+    ) -> Result<AppId, InstallError> {
+        let old = self
+            .by_name(name)
+            .ok_or_else(|| InstallError::Unknown(name.to_string()))?;
         let (app, app_type, version) = (old.app, old.app_type, old.version);
         let chunk = format!("{name}.lua");
         self.install(api, name, app, app_type, version, &chunk, source)
@@ -254,7 +280,10 @@ impl Manager {
 
     /// Removes peerlet `name`; its pending calls are dropped.
     pub fn unload(&mut self, name: &str) -> Result<AppId, InstallError> {
-        let app = self.by_name(name).ok_or_else(|| InstallError::Unknown(name.to_string()))?.app;
+        let app = self
+            .by_name(name)
+            .ok_or_else(|| InstallError::Unknown(name.to_string()))?
+            .app;
         self.peerlets.remove(&app);
         self.calls.retain(|_, c| c.app != app);
         Ok(app)
@@ -272,11 +301,17 @@ impl Manager {
         source: &[u8],
     ) -> Result<Peerlet, InstallError> {
         let store = match &self.cfg.data_dir {
-            Some(dir) => Some(Store::open(Store::path_for(dir, &app.to_string()), self.cfg.store_quota)),
+            Some(dir) => Some(Store::open(
+                Store::path_for(dir, &app.to_string()),
+                self.cfg.store_quota,
+            )),
             None => Some(Ok(Store::in_memory(self.cfg.store_quota))),
         }
         .transpose()
-        .map_err(|source| InstallError::Store { name: name.to_string(), source })?;
+        .map_err(|source| InstallError::Store {
+            name: name.to_string(),
+            source,
+        })?;
         let sandbox = Sandbox::new(name, &self.cfg.limits)?;
         let ring = api.table().clone();
         let host = HostState::new(name, app, app_type, &self.cfg.limits, ring, store);
@@ -317,7 +352,10 @@ impl Manager {
             }
             Ok(UpcallOutcome::Suspended { call, .. }) => {
                 old.sandbox.cancel(call);
-                self.report(format!("peerlet `{}`: save() may not wait on remote calls", old.name));
+                self.report(format!(
+                    "peerlet `{}`: save() may not wait on remote calls",
+                    old.name
+                ));
                 None
             }
             Err(e) => {
@@ -418,7 +456,9 @@ impl Manager {
 
     /// Sends what peerlet `app` queued.
     fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
-        let Some(p) = self.peerlets.get_mut(&app) else { return };
+        let Some(p) = self.peerlets.get_mut(&app) else {
+            return;
+        };
         let queued: Vec<Outgoing> = p.host.outbox.borrow_mut().drain(..).collect();
         for out in queued {
             p.stats.messages_out += 1;
@@ -430,7 +470,11 @@ impl Manager {
                 kind: AppKind::Message,
             };
             match out {
-                Outgoing::Route { key, data, first_hop } => {
+                Outgoing::Route {
+                    key,
+                    data,
+                    first_hop,
+                } => {
                     api.route(key, msg(data), first_hop);
                 }
                 Outgoing::Send { node, data } => {

@@ -47,13 +47,13 @@
 //! [`budget`]); a single C call between two checks (e.g. a `gsub` with a
 //! large result) is bounded by the memory limit rather than by time.
 
+pub mod app;
 mod budget;
 mod error;
-pub mod app;
 pub mod header;
 pub mod host;
-pub mod manager;
 mod limits;
+pub mod manager;
 pub mod package;
 mod pattern;
 pub mod policy_file;
@@ -71,9 +71,9 @@ pub mod verified;
 #[cfg(test)]
 mod verify_tests;
 
+pub use app::ManagerApp;
 pub use error::SandboxError;
 pub use limits::Limits;
+pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletStats};
 pub use sandbox::{CallId, Sandbox, UpcallOutcome};
 pub use value::{cbor_to_lua, lua_to_cbor, ValueError, ValueErrorKind};
-pub use app::ManagerApp;
-pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletStats};

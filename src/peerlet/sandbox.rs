@@ -232,9 +232,13 @@ impl Sandbox {
     ) -> Result<UpcallOutcome, SandboxError> {
         self.usable()?;
         if self.module.is_none() {
-            return Err(SandboxError::NotLoaded { peerlet: self.name.to_string() });
+            return Err(SandboxError::NotLoaded {
+                peerlet: self.name.to_string(),
+            });
         }
-        let args = args.into_lua_multi(&self.lua).map_err(|e| self.host_error(e))?;
+        let args = args
+            .into_lua_multi(&self.lua)
+            .map_err(|e| self.host_error(e))?;
         self.start(f, label.to_string(), args)
     }
 

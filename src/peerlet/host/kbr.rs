@@ -4,7 +4,9 @@ use std::rc::Rc;
 
 use mlua::{Lua, Table, Value, Variadic};
 
-use super::{count_arg, key_from_lua, node_from_lua, node_to_lua, nodes_to_lua, HostState, Outgoing};
+use super::{
+    count_arg, key_from_lua, node_from_lua, node_to_lua, nodes_to_lua, HostState, Outgoing,
+};
 use crate::id::Id;
 use crate::peerlet::lua_to_cbor;
 
@@ -41,7 +43,14 @@ pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
                     )))
                 }
             };
-            h.queue("kbr.route", Outgoing::Route { key, data, first_hop })
+            h.queue(
+                "kbr.route",
+                Outgoing::Route {
+                    key,
+                    data,
+                    first_hop,
+                },
+            )
         })?,
     )?;
 
@@ -98,7 +107,10 @@ pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
     )?;
 
     let h = host.clone();
-    t.raw_set("id", lua.create_function(move |lua, ()| node_to_lua(lua, &h.me()))?)?;
+    t.raw_set(
+        "id",
+        lua.create_function(move |lua, ()| node_to_lua(lua, &h.me()))?,
+    )?;
 
     t.raw_set(
         "key",

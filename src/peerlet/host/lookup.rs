@@ -50,7 +50,9 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     let app = match args.next().unwrap_or(Value::Nil) {
         Value::Nil => host.app,
         Value::String(s) => s.to_str()?.parse().map_err(|e| {
-            mlua::Error::runtime(format!("peerlet.lookup: app id must be 32 hex digits ({e})"))
+            mlua::Error::runtime(format!(
+                "peerlet.lookup: app id must be 32 hex digits ({e})"
+            ))
         })?,
         other => {
             return Err(mlua::Error::runtime(format!(
@@ -72,7 +74,15 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     let args = cbor_array(host, &rest)?;
     let mut requests = host.calls.borrow_mut();
     let token = host.next_token();
-    requests.insert(token, CallRequest { key, app, method, args });
+    requests.insert(
+        token,
+        CallRequest {
+            key,
+            app,
+            method,
+            args,
+        },
+    );
     Ok(Value::Integer(token as i64))
 }
 
@@ -84,11 +94,16 @@ fn cbor_array(host: &HostState, values: &[Value]) -> mlua::Result<Vec<u8>> {
     match n {
         0..=23 => out.push(0x80 | n as u8),
         24..=255 => out.extend([0x98, n as u8]),
-        _ => return Err(mlua::Error::runtime("peerlet.lookup: more than 255 arguments")),
+        _ => {
+            return Err(mlua::Error::runtime(
+                "peerlet.lookup: more than 255 arguments",
+            ))
+        }
     }
     for (i, v) in values.iter().enumerate() {
-        let item = lua_to_cbor(v, &host.limits)
-            .map_err(|e| mlua::Error::runtime(format!("peerlet.lookup: argument {}: {e}", i + 1)))?;
+        let item = lua_to_cbor(v, &host.limits).map_err(|e| {
+            mlua::Error::runtime(format!("peerlet.lookup: argument {}: {e}", i + 1))
+        })?;
         out.extend(item);
         if out.len() > host.limits.message_bytes {
             return Err(mlua::Error::runtime(format!(
@@ -101,7 +116,10 @@ fn cbor_array(host: &HostState, values: &[Value]) -> mlua::Result<Vec<u8>> {
 }
 
 pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, SandboxError> {
-    let err = |e: mlua::Error| SandboxError::Host { peerlet: host.name.clone(), message: e.to_string() };
+    let err = |e: mlua::Error| SandboxError::Host {
+        peerlet: host.name.clone(),
+        message: e.to_string(),
+    };
     let lua = sandbox.lua();
     let h = host.clone();
     let call = sandbox.create_suspending_function(move |_, args| prepare(&h, args))?;
@@ -110,7 +128,11 @@ pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, Sa
         .load(HANDLE_FACTORY)
         .set_name("=peerlet.lookup")
         .set_mode(ChunkMode::Text)
-        .call((call, setmetatable, lua.globals().raw_get::<Value>("type").map_err(err)?))
+        .call((
+            call,
+            setmetatable,
+            lua.globals().raw_get::<Value>("type").map_err(err)?,
+        ))
         .map_err(err)?;
     let t = lua.create_table().map_err(err)?;
     t.raw_set("lookup", factory).map_err(err)?;

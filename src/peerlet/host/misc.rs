@@ -16,7 +16,10 @@ const STORE_KEY_BYTES: usize = 256;
 pub(super) fn clock(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let h = host.clone();
-    t.raw_set("now", lua.create_function(move |_, ()| Ok(h.now.get().as_secs_f64()))?)?;
+    t.raw_set(
+        "now",
+        lua.create_function(move |_, ()| Ok(h.now.get().as_secs_f64()))?,
+    )?;
     Ok(t)
 }
 
@@ -115,7 +118,9 @@ pub(super) fn store(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
                 .map_err(|e| mlua::Error::runtime(format!("store.put: {e}")))?;
             let mut store = h.store.borrow_mut();
             let store = store.as_mut().ok_or_else(|| no_store("store.put"))?;
-            store.put(&key, bytes).map_err(|e| mlua::Error::runtime(format!("store.put: {e}")))
+            store
+                .put(&key, bytes)
+                .map_err(|e| mlua::Error::runtime(format!("store.put: {e}")))
         })?,
     )?;
     let h = host.clone();
@@ -125,7 +130,9 @@ pub(super) fn store(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
             let key = store_key(&k, "store.remove")?;
             let mut store = h.store.borrow_mut();
             let store = store.as_mut().ok_or_else(|| no_store("store.remove"))?;
-            store.remove(&key).map_err(|e| mlua::Error::runtime(format!("store.remove: {e}")))
+            store
+                .remove(&key)
+                .map_err(|e| mlua::Error::runtime(format!("store.remove: {e}")))
         })?,
     )?;
     let h = host.clone();

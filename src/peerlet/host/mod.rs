@@ -34,7 +34,11 @@ use crate::wire::{AppType, NodeRef};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outgoing {
     /// `kbr.route(key, msg, {first_hop = node})`.
-    Route { key: Id, data: Vec<u8>, first_hop: Option<NodeRef> },
+    Route {
+        key: Id,
+        data: Vec<u8>,
+        first_hop: Option<NodeRef>,
+    },
     /// `kbr.send(node, msg)`.
     Send { node: NodeRef, data: Vec<u8> },
 }
@@ -116,12 +120,18 @@ pub fn install(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<(), SandboxErr
     };
     let lua = sandbox.lua();
     let g = lua.globals();
-    g.raw_set("kbr", kbr::table(lua, host).map_err(err)?).map_err(err)?;
-    g.raw_set("timer", timer::table(lua, host).map_err(err)?).map_err(err)?;
-    g.raw_set("clock", misc::clock(lua, host).map_err(err)?).map_err(err)?;
-    g.raw_set("log", misc::log(lua, host).map_err(err)?).map_err(err)?;
-    g.raw_set("store", misc::store(lua, host).map_err(err)?).map_err(err)?;
-    g.raw_set("peerlet", lookup::table(sandbox, host)?).map_err(err)?;
+    g.raw_set("kbr", kbr::table(lua, host).map_err(err)?)
+        .map_err(err)?;
+    g.raw_set("timer", timer::table(lua, host).map_err(err)?)
+        .map_err(err)?;
+    g.raw_set("clock", misc::clock(lua, host).map_err(err)?)
+        .map_err(err)?;
+    g.raw_set("log", misc::log(lua, host).map_err(err)?)
+        .map_err(err)?;
+    g.raw_set("store", misc::store(lua, host).map_err(err)?)
+        .map_err(err)?;
+    g.raw_set("peerlet", lookup::table(sandbox, host)?)
+        .map_err(err)?;
     Ok(())
 }
 
@@ -143,9 +153,10 @@ pub fn node_from_lua(v: &Value, what: &str) -> mlua::Result<NodeRef> {
     };
     let id = key_from_lua(&t.raw_get::<Value>("id")?, what)?;
     let addr = match t.raw_get::<Value>("addr")? {
-        Value::String(s) => s.to_str()?.parse().map_err(|_| {
-            mlua::Error::runtime(format!("{what}: node addr must be \"ip:port\""))
-        })?,
+        Value::String(s) => s
+            .to_str()?
+            .parse()
+            .map_err(|_| mlua::Error::runtime(format!("{what}: node addr must be \"ip:port\"")))?,
         _ => return Err(mlua::Error::runtime(format!("{what}: node has no addr"))),
     };
     Ok(NodeRef { id, addr })
@@ -155,7 +166,9 @@ pub fn node_from_lua(v: &Value, what: &str) -> mlua::Result<NodeRef> {
 pub fn key_from_lua(v: &Value, what: &str) -> mlua::Result<Id> {
     match v {
         Value::String(s) => s.to_str()?.parse().map_err(|e| {
-            mlua::Error::runtime(format!("{what}: key must be 40 hex digits ({e}); use kbr.key(name)"))
+            mlua::Error::runtime(format!(
+                "{what}: key must be 40 hex digits ({e}); use kbr.key(name)"
+            ))
         }),
         other => Err(mlua::Error::runtime(format!(
             "{what}: key must be 40 hex digits, got {}",

@@ -50,8 +50,12 @@ impl TimerSet {
     /// Takes the timers due at `now` (earliest first); repeating ones are
     /// re-armed one period later.
     pub fn take_due(&mut self, now: Time) -> Vec<(u64, Function)> {
-        let mut due: Vec<(Time, u64)> =
-            self.entries.iter().filter(|(_, e)| e.at <= now).map(|(id, e)| (e.at, *id)).collect();
+        let mut due: Vec<(Time, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.at <= now)
+            .map(|(id, e)| (e.at, *id))
+            .collect();
         due.sort();
         let mut out = Vec::with_capacity(due.len());
         for (_, id) in due {
@@ -101,7 +105,10 @@ fn arm(host: &HostState, what: &str, secs: Value, f: Value, repeat: bool) -> mlu
     let min = if repeat { MIN_PERIOD_SECS } else { 0.0 };
     let period = delay(&secs, what, min)?;
     let Value::Function(callback) = f else {
-        return Err(mlua::Error::runtime(format!("{what}: expected a function, got {}", f.type_name())));
+        return Err(mlua::Error::runtime(format!(
+            "{what}: expected a function, got {}",
+            f.type_name()
+        )));
     };
     let mut timers = host.timers.borrow_mut();
     if timers.len() >= host.limits.timers {
@@ -111,7 +118,11 @@ fn arm(host: &HostState, what: &str, secs: Value, f: Value, repeat: bool) -> mlu
         )));
     }
     let at = host.now.get() + period;
-    Ok(timers.arm(TimerEntry { at, every: repeat.then_some(period), callback }))
+    Ok(timers.arm(TimerEntry {
+        at,
+        every: repeat.then_some(period),
+        callback,
+    }))
 }
 
 pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
@@ -119,12 +130,16 @@ pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
     let h = host.clone();
     t.raw_set(
         "after",
-        lua.create_function(move |_, (secs, f): (Value, Value)| arm(&h, "timer.after", secs, f, false))?,
+        lua.create_function(move |_, (secs, f): (Value, Value)| {
+            arm(&h, "timer.after", secs, f, false)
+        })?,
     )?;
     let h = host.clone();
     t.raw_set(
         "every",
-        lua.create_function(move |_, (secs, f): (Value, Value)| arm(&h, "timer.every", secs, f, true))?,
+        lua.create_function(move |_, (secs, f): (Value, Value)| {
+            arm(&h, "timer.every", secs, f, true)
+        })?,
     )?;
     let h = host.clone();
     t.raw_set(
