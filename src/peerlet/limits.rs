@@ -34,6 +34,11 @@ pub struct Limits {
     /// Outgoing messages one peerlet may have queued in the node at once.
     /// Default: 256.
     pub outgoing_queue: usize,
+    /// Messages per second one peerlet may send on average (`kbr.route`,
+    /// `kbr.send`, remote calls), with bursts up to `outgoing_queue`. Without
+    /// it a peerlet whose deliver() sends messages that land on the same node
+    /// again would multiply them without end. Default: 1000.
+    pub messages_per_second: u32,
     /// Largest string a single C library call may build (`string.rep`,
     /// `string.format`, `table.concat`), checked before the call. Default: 1 MiB.
     pub string_bytes: usize,
@@ -60,6 +65,7 @@ impl Default for Limits {
             timers: 64,
             pending_calls: 32,
             outgoing_queue: 256,
+            messages_per_second: 1000,
             string_bytes: 1 << 20,
             pattern_work: 20_000_000,
             unpack_results: 10_000,

@@ -70,6 +70,7 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
             "peerlet.lookup: `{method}` is an upcall, not a method that can be called"
         )));
     }
+    host.take_send_token("peerlet.lookup")?;
     let rest: Vec<Value> = args.collect();
     let args = cbor_array(host, &rest)?;
     let mut requests = host.calls.borrow_mut();

@@ -61,6 +61,8 @@ pub struct HostState {
     /// sends them.
     pub calls: RefCell<HashMap<u64, CallRequest>>,
     next_token: Cell<u64>,
+    /// Token bucket of `limits.messages_per_second`: (tokens, last refill).
+    send_tokens: Cell<(f64, Time)>,
 }
 
 impl HostState {
@@ -85,6 +87,7 @@ impl HostState {
             refused: Cell::new(0),
             calls: RefCell::new(HashMap::new()),
             next_token: Cell::new(0),
+            send_tokens: Cell::new((limits.outgoing_queue as f64, Time::ZERO)),
         })
     }
 
@@ -97,8 +100,29 @@ impl HostState {
         self.next_token.get()
     }
 
-    /// Queues an outgoing message, or refuses it when the queue is full.
+    /// Takes one message from the send-rate bucket, or says why not.
+    pub fn take_send_token(&self, what: &str) -> mlua::Result<()> {
+        let now = self.now.get();
+        let (tokens, last) = self.send_tokens.get();
+        let rate = self.limits.messages_per_second as f64;
+        let burst = self.limits.outgoing_queue.max(1) as f64;
+        let tokens = (tokens + now.since(last).as_secs_f64() * rate).min(burst);
+        if tokens < 1.0 {
+            self.send_tokens.set((tokens, now));
+            self.refused.set(self.refused.get() + 1);
+            return Err(mlua::Error::runtime(format!(
+                "{what}: send rate limit of {} messages/s exceeded",
+                self.limits.messages_per_second
+            )));
+        }
+        self.send_tokens.set((tokens - 1.0, now));
+        Ok(())
+    }
+
+    /// Queues an outgoing message, or refuses it when the queue is full or
+    /// the peerlet sends faster than its rate limit.
     fn queue(&self, what: &str, out: Outgoing) -> mlua::Result<()> {
+        self.take_send_token(what)?;
         let mut outbox = self.outbox.borrow_mut();
         if outbox.len() >= self.limits.outgoing_queue {
             self.refused.set(self.refused.get() + 1);

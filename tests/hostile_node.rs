@@ -1,0 +1,339 @@
+//! Every hostile peerlet of ../shared/hostile, installed on a node of a
+//! simulated ring next to a benign one and made to do its worst. Throughout,
+//! the node keeps serving: the benign peerlet still answers, lookups through
+//! the node still succeed, the hostile one is reported by name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use peerlet::chord::Config;
+use peerlet::id::{AppId, Id};
+use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
+use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::wire::{AppKind, AppMessage, AppType};
+use serde_bytes::ByteBuf;
+
+const BENIGN: &str = r#"
+local P = {}
+function P.deliver(key, msg, from)
+  store.put("delivered", (store.get("delivered") or 0) + 1)
+end
+function P.ping() return "pong" end
+return P
+"#;
+
+/// Calls the hostile peerlet's methods through a handle, as a remote peer would.
+const CALLER: &str = r#"
+local P = {}
+function P.deliver(key, msg, from)
+  local h = peerlet.lookup(kbr.id().id, msg.app)
+  local ok, err = pcall(function() return h:wait_forever() end)
+  store.put("wait_forever", tostring(err))
+  ok, err = pcall(function() return h:spin_forever() end)
+  store.put("spin_forever", tostring(err))
+end
+return P
+"#;
+
+fn hostile_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hostile");
+    assert!(
+        dir.is_dir(),
+        "hostile peerlets not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+struct Node {
+    net: SimNet,
+    /// Node 0's manager, where the hostile peerlet runs.
+    manager: ManagerApp,
+    all: Vec<ManagerApp>,
+}
+
+fn setup(seed: u64) -> Node {
+    let mut rng = Rng::new(seed);
+    let chord = Config {
+        successors: 4,
+        ..Config::default()
+    };
+    let mut net = SimNet::new(SimConfig {
+        seed,
+        chord,
+        ..SimConfig::default()
+    });
+    for _ in 0..8 {
+        net.add_node(rng.id());
+    }
+    net.install_converged();
+    let mut all = Vec::new();
+    for i in 0..8 {
+        let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
+        let app = m.clone();
+        net.with_node(i, move |k, _| k.set_default_app(Box::new(app)));
+        let benign = m.clone();
+        net.with_node(i, |k, now| {
+            benign
+                .0
+                .borrow_mut()
+                .install_local(&mut k.api(now), "benign.lua", BENIGN.as_bytes())
+        })
+        .unwrap();
+        all.push(m);
+    }
+    Node {
+        net,
+        manager: all[0].clone(),
+        all,
+    }
+}
+
+fn message(app: AppId, value: &ciborium::Value) -> AppMessage {
+    let mut data = Vec::new();
+    ciborium::into_writer(value, &mut data).unwrap();
+    AppMessage {
+        app,
+        app_type: AppType::EndNode,
+        code: None,
+        data: ByteBuf::from(data),
+        kind: AppKind::Message,
+    }
+}
+
+/// The node still serves: a lookup from it is correct, and a message routed
+/// from it to a key rooted elsewhere reaches the benign peerlet there.
+fn still_serving(node: &mut Node, round: u64) {
+    let key = Id::key(format!("probe-{round}"));
+    let oracle = node.net.oracle();
+    let found = node
+        .net
+        .lookups(&[(0, key)])
+        .remove(0)
+        .expect("lookup through the hostile node");
+    assert_eq!(found.root.id, oracle.successor(&key).id);
+    let benign = node.manager.0.borrow().by_name("benign").unwrap().app;
+    let before = delivered_total(node);
+    node.net.with_node(0, |k, now| {
+        k.api(now)
+            .route(key, message(benign, &ciborium::Value::Null), None)
+    });
+    node.net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        delivered_total(node),
+        before + 1,
+        "the benign peerlet answered"
+    );
+}
+
+/// Messages the benign peerlets of all nodes have taken.
+fn delivered_total(node: &Node) -> i128 {
+    node.all
+        .iter()
+        .filter_map(|m| m.0.borrow().by_name("benign")?.store_get("delivered"))
+        .map(
+            |bytes| match ciborium::from_reader(bytes.as_slice()).unwrap() {
+                ciborium::Value::Integer(n) => i128::from(n),
+                other => panic!("not a count: {other:?}"),
+            },
+        )
+        .sum()
+}
+
+#[test]
+fn every_hostile_peerlet_is_contained_and_the_node_keeps_serving() {
+    let dir = hostile_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 12,
+        "expected the whole hostile set, found {}",
+        files.len()
+    );
+    let _ = std::fs::remove_file("/tmp/peerlet-hostile-escape");
+    for (round, file) in files.iter().enumerate() {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let source = std::fs::read(file).unwrap();
+        let mut node = setup(round as u64 + 1);
+        let m = node.manager.clone();
+        let installed = node.net.with_node(0, |k, now| {
+            m.0.borrow_mut()
+                .install_local(&mut k.api(now), &format!("{name}.lua"), &source)
+        });
+        match name.as_str() {
+            "bytecode" => {
+                let e = installed.expect_err("bytecode refused").to_string();
+                assert!(
+                    e.contains("binary") || e.contains("bytecode") || e.contains("precompiled"),
+                    "{e}"
+                );
+                assert!(
+                    node.manager.0.borrow().by_name("bytecode").is_none(),
+                    "nothing left behind"
+                );
+            }
+            "spin_toplevel" => {
+                let e = installed
+                    .expect_err("runaway top level refused")
+                    .to_string();
+                assert!(e.contains("instruction budget"), "{e}");
+                assert!(node.manager.0.borrow().by_name("spin_toplevel").is_none());
+            }
+            _ => {
+                let app = installed.unwrap_or_else(|e| panic!("{name} installs: {e}"));
+                let me = node.net.me(0);
+                if name == "hang_rpc" {
+                    let caller = node.manager.clone();
+                    let caller_app = node
+                        .net
+                        .with_node(0, |k, now| {
+                            caller.0.borrow_mut().install_local(
+                                &mut k.api(now),
+                                "caller.lua",
+                                CALLER.as_bytes(),
+                            )
+                        })
+                        .unwrap();
+                    let arg = ciborium::Value::Map(vec![(
+                        ciborium::Value::Text("app".into()),
+                        ciborium::Value::Bytes(app.to_string().into_bytes()),
+                    )]);
+                    node.net
+                        .with_node(0, |k, now| k.api(now).send(me, message(caller_app, &arg)));
+                    node.net.run_for(Duration::from_secs(15));
+                    let m = node.manager.0.borrow();
+                    let c = m.by_name("caller").unwrap();
+                    let wait =
+                        String::from_utf8_lossy(&c.store_get("wait_forever").expect("answered"))
+                            .to_string();
+                    let spin =
+                        String::from_utf8_lossy(&c.store_get("spin_forever").expect("answered"))
+                            .to_string();
+                    assert!(
+                        wait.contains("yield") || wait.contains("timed out"),
+                        "{wait}"
+                    );
+                    assert!(spin.contains("instruction budget"), "{spin}");
+                } else {
+                    for _ in 0..4 {
+                        node.net.with_node(0, |k, now| {
+                            k.api(now).send(me, message(app, &ciborium::Value::Null))
+                        });
+                        node.net.run_for(Duration::from_millis(200));
+                    }
+                }
+                let m = node.manager.0.borrow();
+                let p = m.by_name(&name).unwrap();
+                assert!(
+                    p.memory() <= m.config().limits.memory_bytes,
+                    "{name}: memory within its limit"
+                );
+                let named = m.reports().any(|r| r.contains(&format!("`{name}`")));
+                let quiet = ["escape", "bad_values", "hang_rpc"].contains(&name.as_str());
+                assert!(
+                    named || quiet,
+                    "{name}: reported by name; reports: {:?}",
+                    m.reports().collect::<Vec<_>>()
+                );
+            }
+        }
+        still_serving(&mut node, round as u64);
+    }
+    assert!(
+        !Path::new("/tmp/peerlet-hostile-escape").exists(),
+        "escape.lua touched a file"
+    );
+}
+
+/// Attacks beyond the shared set, found while building the host API.
+const OWN_ATTACKS: [(&str, &str); 3] = [
+    // Every delivery sends two more messages to this very node: without a
+    // send-rate limit the node would multiply them forever at one instant.
+    (
+        "echo_bomb",
+        r#"local P = {}
+function P.deliver(key, msg, from)
+  store.put("n", (store.get("n") or 0) + 1)
+  kbr.route(kbr.id().id, msg)
+  kbr.route(kbr.id().id, msg)
+end
+return P"#,
+    ),
+    // A method that calls itself through a handle, without end.
+    (
+        "self_call",
+        r#"local P = {}
+function P.again() return peerlet.lookup(kbr.id().id):again() end
+function P.deliver(key, msg, from)
+  local ok, err = pcall(function() return peerlet.lookup(kbr.id().id):again() end)
+  store.put("err", tostring(err))
+end
+return P"#,
+    ),
+    // Host values with metamethods and error objects that run code when read.
+    (
+        "tricky_values",
+        r#"local P = {}
+function P.deliver(key, msg, from)
+  local evil = setmetatable({}, {
+    __index = function() while true do end end,
+    __len = function() while true do end end,
+    __pairs = function() while true do end end,
+    __tostring = function() while true do end end,
+  })
+  pcall(kbr.route, kbr.key("x"), evil)
+  pcall(kbr.send, evil, 1)
+  pcall(log.info, evil)
+  pcall(store.put, "k", evil)
+  pcall(timer.after, evil, evil)
+  error(evil)
+end
+return P"#,
+    ),
+];
+
+#[test]
+fn attacks_through_the_host_api_are_bounded() {
+    for (round, (name, source)) in OWN_ATTACKS.iter().enumerate() {
+        let mut node = setup(100 + round as u64);
+        let m = node.manager.clone();
+        let app = node
+            .net
+            .with_node(0, |k, now| {
+                m.0.borrow_mut().install_local(
+                    &mut k.api(now),
+                    &format!("{name}.lua"),
+                    source.as_bytes(),
+                )
+            })
+            .unwrap();
+        let me = node.net.me(0);
+        node.net.with_node(0, |k, now| {
+            k.api(now).send(me, message(app, &ciborium::Value::Null))
+        });
+        node.net.run_for(Duration::from_secs(12));
+        {
+            let m = node.manager.0.borrow();
+            let p = m.by_name(name).unwrap();
+            if *name == "echo_bomb" {
+                let n = match ciborium::from_reader(p.store_get("n").unwrap().as_slice()).unwrap() {
+                    ciborium::Value::Integer(n) => i128::from(n),
+                    other => panic!("{other:?}"),
+                };
+                // The burst (256) plus 1000/s for 12 s, at the very most.
+                assert!(n <= 256 + 12 * 1000 + 1, "{name}: {n} deliveries");
+                assert!(p.refused() > 0, "{name}: sends were refused");
+            }
+            if *name == "self_call" {
+                let err = String::from_utf8_lossy(&p.store_get("err").expect("the chain ended"))
+                    .to_string();
+                assert!(!err.is_empty(), "{name}: {err}");
+            }
+        }
+        still_serving(&mut node, 100 + round as u64);
+    }
+}
