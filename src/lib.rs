@@ -5,5 +5,7 @@ pub mod chord;
 pub mod cmd;
 pub mod id;
 pub mod kbr;
+pub mod net;
+pub mod node;
 pub mod sim;
 pub mod wire;
