@@ -216,7 +216,7 @@ impl Node {
                     generation,
                     reason,
                 }) => {
-                    tracing::info!("peer {addr} failed: {reason}");
+                    tracing::info!("lost connection to peer {addr}: {reason}");
                     NetCounters::bump(&self.shared.counters.peer_failures);
                     self.transport.forget(addr, generation);
                     self.kbr.handle_peer_failed(now, addr);

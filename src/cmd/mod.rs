@@ -1,3 +1,15 @@
 //! The subcommands of the `peerlet` binary, one file each.
 
+pub mod node;
 pub mod sim;
+pub mod testnet;
+
+/// Logs to stderr with tracing; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -141,10 +141,19 @@ mod tests {
     fn truncated_oversize_and_garbage_are_errors() {
         let frame = encode_frame(&Message::Notify, DEFAULT_MAX_FRAME).unwrap();
         let got = read_all(&frame[..frame.len() - 1]);
-        assert!(matches!(&got[0], Err(e) if e.contains("ended early")), "{got:?}");
+        assert!(
+            matches!(&got[0], Err(e) if e.contains("ended early")),
+            "{got:?}"
+        );
         let got = read_all(&(2u32 << 20).to_be_bytes());
-        assert!(matches!(&got[0], Err(e) if e.contains("exceeds")), "{got:?}");
+        assert!(
+            matches!(&got[0], Err(e) if e.contains("exceeds")),
+            "{got:?}"
+        );
         let got = read_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
-        assert!(matches!(&got[0], Err(e) if e.contains("does not decode")), "{got:?}");
+        assert!(
+            matches!(&got[0], Err(e) if e.contains("does not decode")),
+            "{got:?}"
+        );
     }
 }

@@ -31,7 +31,9 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{LocalExecutor, Task, Timer};
 
 use super::connection::{FrameReader, ReadError};
-use crate::wire::{check_hello, encode_frame, FrameError, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
+use crate::wire::{
+    check_hello, encode_frame, FrameError, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
+};
 
 /// Limits and patience of the transport.
 #[derive(Clone, Debug)]
@@ -188,7 +190,11 @@ impl Transport {
     /// Forgets the connection to `addr` if it is still `generation`, so the
     /// next send reconnects.
     pub fn forget(&mut self, addr: SocketAddr, generation: u64) {
-        if self.peers.get(&addr).is_some_and(|p| p.generation == generation) {
+        if self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| p.generation == generation)
+        {
             self.peers.remove(&addr);
         }
     }
