@@ -85,3 +85,98 @@ pub fn lookups_match_oracle(
     }
     Ok(())
 }
+
+/// A `peerlet node` process, killed (SIGKILL) and reaped when dropped.
+pub struct NodeProcess {
+    pub child: std::process::Child,
+    pub me: NodeRef,
+}
+
+impl NodeProcess {
+    /// Starts `peerlet node` on a free loopback port with the fast settings
+    /// plus `extra` flags, and waits (up to 30 s) for its `listening` line.
+    pub fn start(
+        join: Option<SocketAddr>,
+        extra: &[&str],
+        stderr: std::process::Stdio,
+    ) -> NodeProcess {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peerlet"));
+        cmd.args(["node", "--listen", "127.0.0.1:0"])
+            .args(FAST_FLAGS)
+            .args(extra);
+        if let Some(j) = join {
+            cmd.arg("--join").arg(j.to_string());
+        }
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start peerlet node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let mut guard = NodeProcess {
+            child,
+            me: NodeRef {
+                id: Id::ZERO,
+                addr: "0.0.0.0:0".parse().unwrap(),
+            },
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a `listening ADDR id HEX` line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            words.len() == 4 && words[0] == "listening" && words[2] == "id",
+            "unexpected first line: {line}"
+        );
+        guard.me = NodeRef {
+            addr: words[1].parse().expect("address"),
+            id: words[3].parse().expect("id"),
+        };
+        guard
+    }
+
+    /// Sends SIGTERM (through kill(1), keeping the tests free of unsafe).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "{:?} did not exit within {limit:?}",
+                self.me
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
