@@ -34,7 +34,7 @@ use crate::chord::{Chord, Config, Found, RouteError, Time};
 use crate::id::Id;
 use crate::kbr::{Kbr, KbrEvent};
 use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
-use crate::wire::NodeRef;
+use crate::wire::{Message, NodeRef};
 
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
@@ -167,6 +167,10 @@ impl Node {
         }
         self.kbr.handle_api_calls(now);
         self.drain();
+        // One timer for the whole loop, moved only when the core's deadline
+        // moves: arming a timer wakes the reactor, so not on every message.
+        let mut timer = Timer::never();
+        let mut armed: Option<Time> = None;
         loop {
             let deadline = self.kbr.poll_timeout();
             let now = self.now();
@@ -176,7 +180,13 @@ impl Node {
                 self.drain();
                 continue;
             }
-            let at = deadline.map(|d| self.epoch + Duration::from_micros(d.0));
+            if deadline != armed {
+                armed = deadline;
+                match deadline {
+                    Some(d) => timer.set_at(self.epoch + Duration::from_micros(d.0)),
+                    None => timer = Timer::never(),
+                }
+            }
             let wake = smol::future::or(
                 async { Wake::Control(control.recv().await.ok()) },
                 smol::future::or(
@@ -185,10 +195,7 @@ impl Node {
                         net.recv().await.map_or(Wake::Timer, Wake::Net)
                     },
                     async {
-                        match at {
-                            Some(at) => Timer::at(at).await,
-                            None => Timer::never().await,
-                        };
+                        (&mut timer).await;
                         Wake::Timer
                     },
                 ),
@@ -229,7 +236,16 @@ impl Node {
 
     /// Sends what the core wants sent and acts on what it reports.
     fn drain(&mut self) {
+        // Acks go last: the next hop of a routed message is on its
+        // latency path, the ack to the previous hop is not.
+        let mut acks = Vec::new();
         while let Some(t) = self.kbr.poll_transmit() {
+            match t.msg {
+                Message::RouteAck { .. } => acks.push(t),
+                _ => self.transport.send(t.to, &t.msg),
+            }
+        }
+        for t in acks {
             self.transport.send(t.to, &t.msg);
         }
         while let Some(ev) = self.kbr.poll_event() {

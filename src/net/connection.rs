@@ -60,13 +60,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Ok(None);
         }
         let limit = self.frame_timeout;
+        let mut frame = std::pin::pin!(self.read_begun_frame());
+        // Usually the whole frame is already here; arming a timer costs a
+        // wake-up of the reactor, so only arm one when we must wait.
+        if let Some(done) = smol::future::poll_once(frame.as_mut()).await {
+            return done.map(Some);
+        }
         let slow = async {
             Timer::after(limit).await;
             Err(ReadError::Slow(limit))
         };
-        smol::future::or(self.read_begun_frame(), slow)
-            .await
-            .map(Some)
+        smol::future::or(frame, slow).await.map(Some)
     }
 
     async fn read_begun_frame(&mut self) -> Result<Message, ReadError> {

@@ -67,6 +67,8 @@ impl Default for TcpConfig {
 }
 
 /// What the transport tells the core.
+// Nearly every input is a message: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum NetInput {
     /// A message arrived from `from` (as its hello named it).
@@ -289,12 +291,21 @@ async fn write_to_peer(
                 }
             }
             if !pending.is_empty() {
-                let write = async { stream.write_all(&pending).await.map_err(ConnError::Write) };
-                let stuck = async {
-                    Timer::after(write_limit).await;
-                    Err(ConnError::WriteTimeout(write_limit))
-                };
-                smol::future::or(write, stuck).await?;
+                let mut write = std::pin::pin!(async {
+                    stream.write_all(&pending).await.map_err(ConnError::Write)
+                });
+                // Arm the write timer only if the socket buffer is full
+                // (arming one wakes the reactor: not on every frame).
+                match smol::future::poll_once(write.as_mut()).await {
+                    Some(done) => done?,
+                    None => {
+                        let stuck = async {
+                            Timer::after(write_limit).await;
+                            Err(ConnError::WriteTimeout(write_limit))
+                        };
+                        smol::future::or(write, stuck).await?
+                    }
+                }
                 pending.clear();
             }
             match frames.recv().await {
