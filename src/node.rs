@@ -66,10 +66,13 @@ impl NodeConfig {
     }
 }
 
+/// A closure run on the core task (see [`NodeHandle::call`]).
+pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) + Send>;
+
 /// What other threads ask of the core task.
 pub(crate) enum Control {
     /// Run a closure on the KBR layer (see [`NodeHandle::call`]).
-    Call(Box<dyn FnOnce(&mut Kbr, Time) + Send>),
+    Call(CoreCall),
     Lookup {
         key: Id,
         reply: SyncSender<Result<Found, RouteError>>,
@@ -104,6 +107,8 @@ pub struct Node {
     leave_limit: Duration,
 }
 
+// Short-lived, one at a time: no boxing (see `NetInput`).
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Control(Option<Control>),
     Net(NetInput),

@@ -32,43 +32,44 @@ fn main() {
         Ok("node") => return procs::serve_node(),
         _ => {}
     }
-    let rtt = procs::echo_round_trips();
-    let (per_hop, mean_hops, e2e) = routed_per_hop();
-    let rtt_med = median(&rtt);
-    let hop_med = median(&per_hop);
+    let mut echo = procs::Echo::start();
+    let rtt: Vec<Duration> = (0..ECHOES).map(|_| echo.round_trip()).collect();
     println!(
-        "bare TCP echo, 64 B, persistent loopback connection: median RTT {} (p10 {}, p90 {}) over {ECHOES}",
-        us(rtt_med),
+        "bare TCP echo, 64 B, persistent loopback connection, server in another process: \
+         median RTT {} (p10 {}, p90 {}) over {ECHOES}",
+        us(median(&rtt)),
         us(percentile(&rtt, 0.10)),
         us(percentile(&rtt, 0.90))
     );
+    let (per_hop, mean_hops, rtt) = routed_per_hop(&mut echo);
+    report(
+        &format!("{NODES} nodes in this process (one thread each)"),
+        &per_hop,
+        mean_hops,
+        &rtt,
+    );
+    let (per_hop, mean_hops, rtt) = procs::routed_per_hop(&mut echo);
+    report(
+        &format!("{NODES} node processes + 1 here, round trips (hops + 1 back)"),
+        &per_hop,
+        mean_hops,
+        &rtt,
+    );
+}
+
+/// Prints per-hop latency against the echo round trips taken between the
+/// same messages (so both saw the same machine load).
+fn report(ring: &str, per_hop: &[Duration], mean_hops: f64, rtt: &[Duration]) {
+    let (hop, echo) = (median(per_hop), median(rtt));
     println!(
-        "routed app messages, {NODES}-node TCP ring: {} messages, mean {mean_hops:.2} hops, median end-to-end {}",
+        "ring of {ring}: {} messages, mean {mean_hops:.2} hops; per hop median {} \
+         (p10 {}, p90 {}); echo RTT between them median {}; ratio {:.2} (goal <= 2)",
         per_hop.len(),
-        us(median(&e2e))
-    );
-    println!(
-        "per-hop latency: median {} (p10 {}, p90 {})",
-        us(hop_med),
-        us(percentile(&per_hop, 0.10)),
-        us(percentile(&per_hop, 0.90))
-    );
-    println!(
-        "ratio per-hop / echo RTT: {:.2} (goal <= 2)",
-        hop_med.as_secs_f64() / rtt_med.as_secs_f64()
-    );
-    let (per_hop, mean_hops) = procs::routed_per_hop();
-    let hop_med = median(&per_hop);
-    println!(
-        "routed app messages, {NODES} node processes: {} round trips, mean {mean_hops:.2} hops there + 1 back",
-        per_hop.len()
-    );
-    println!(
-        "per-hop latency (processes): median {} (p10 {}, p90 {}); ratio to echo RTT {:.2}",
-        us(hop_med),
-        us(percentile(&per_hop, 0.10)),
-        us(percentile(&per_hop, 0.90)),
-        hop_med.as_secs_f64() / rtt_med.as_secs_f64()
+        us(hop),
+        us(percentile(per_hop, 0.10)),
+        us(percentile(per_hop, 0.90)),
+        us(echo),
+        hop.as_secs_f64() / echo.as_secs_f64()
     );
 }
 
@@ -106,8 +107,9 @@ impl Application for Recorder {
 }
 
 /// Per-hop latency of messages routed one at a time to random keys from
-/// random nodes of a converged ring; also mean hops and end-to-end times.
-fn routed_per_hop() -> (Vec<Duration>, f64, Vec<Duration>) {
+/// random nodes of a converged ring; also mean hops, and echo round trips
+/// taken between the messages.
+fn routed_per_hop(echo: &mut procs::Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
     let cfg = |join| {
         let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
         c.join = join;
@@ -131,8 +133,9 @@ fn routed_per_hop() -> (Vec<Duration>, f64, Vec<Duration>) {
             .expect("register");
     }
     let mut rng = Rng::new(42);
-    let (mut per_hop, mut e2e, mut hops_total) = (Vec::new(), Vec::new(), 0u64);
+    let (mut per_hop, mut rtts, mut hops_total) = (Vec::new(), Vec::new(), 0u64);
     for _ in 0..MESSAGES {
+        rtts.push(echo.round_trip());
         let from = &nodes[rng.below(NODES as u64) as usize];
         let key = rng.id();
         let msg = AppMessage {
@@ -153,7 +156,6 @@ fn routed_per_hop() -> (Vec<Duration>, f64, Vec<Duration>) {
         assert_eq!(got, id, "messages are routed one at a time");
         if hops > 0 {
             hops_total += hops as u64;
-            e2e.push(at - sent);
             per_hop.push((at - sent) / hops);
         }
     }
@@ -161,7 +163,7 @@ fn routed_per_hop() -> (Vec<Duration>, f64, Vec<Duration>) {
         n.leave();
     }
     let mean_hops = hops_total as f64 / per_hop.len() as f64;
-    (per_hop, mean_hops, e2e)
+    (per_hop, mean_hops, rtts)
 }
 
 /// Waits until lookups from every node end at the oracle's root.

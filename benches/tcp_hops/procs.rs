@@ -17,7 +17,7 @@ use peerlet::sim::Rng;
 use peerlet::wire::{AppMessage, AppType, NodeRef, RoutedMessage};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{payload, wait_converged_from, ECHOES, MESSAGES, NODES};
+use super::{payload, wait_converged_from, MESSAGES, NODES};
 
 fn app() -> AppId {
     AppId::derive(b"bench", "hop-echo")
@@ -79,25 +79,39 @@ pub fn serve_echo() {
     until_parent_goes();
 }
 
-/// Round trips of 64 bytes to an echo server in another process.
-pub fn echo_round_trips() -> Vec<Duration> {
-    let (_server, addr) = start("echo", None);
-    smol::block_on(async {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.set_nodelay(true).unwrap();
-        let out = [7u8; 64];
-        let mut back = [0u8; 64];
-        let mut rtts = Vec::with_capacity(ECHOES);
-        for i in 0..ECHOES + 500 {
-            let t = Instant::now();
-            s.write_all(&out).await.unwrap();
-            s.read_exact(&mut back).await.unwrap();
-            if i >= 500 {
-                rtts.push(t.elapsed()); // the first 500 warm up
-            }
+/// A persistent connection to an echo server in another process.
+pub struct Echo {
+    stream: TcpStream,
+    _server: ChildGuard,
+}
+
+impl Echo {
+    /// Starts the server, connects, and warms the connection up.
+    pub fn start() -> Echo {
+        let (server, addr) = start("echo", None);
+        let stream = smol::block_on(TcpStream::connect(addr)).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        let mut echo = Echo {
+            stream,
+            _server: server,
+        };
+        for _ in 0..500 {
+            echo.round_trip();
         }
-        rtts
-    })
+        echo
+    }
+
+    /// One round trip of 64 bytes.
+    pub fn round_trip(&mut self) -> Duration {
+        smol::block_on(async {
+            let out = [7u8; 64];
+            let mut back = [0u8; 64];
+            let t = Instant::now();
+            self.stream.write_all(&out).await.unwrap();
+            self.stream.read_exact(&mut back).await.unwrap();
+            t.elapsed()
+        })
+    }
 }
 
 /// At a root: sends the hop count straight back to the source. At the
@@ -147,8 +161,9 @@ pub fn serve_node() {
 }
 
 /// Per-hop latency through a ring of node processes, measured from an
-/// in-process node by round trips; also the mean hops there.
-pub fn routed_per_hop() -> (Vec<Duration>, f64) {
+/// in-process node by round trips; also the mean hops there, and echo
+/// round trips taken between the messages.
+pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
     let (first, boot) = start("node", None);
     let mut children = vec![first];
     let mut ring = Vec::new();
@@ -168,8 +183,9 @@ pub fn routed_per_hop() -> (Vec<Duration>, f64) {
     nodes.push(me.me());
     wait_converged_from(&[&me], &nodes);
     let mut rng = Rng::new(43);
-    let (mut per_hop, mut hops_total) = (Vec::new(), 0u64);
+    let (mut per_hop, mut hops_total, mut rtts) = (Vec::new(), 0u64, Vec::new());
     for _ in 0..MESSAGES {
+        rtts.push(echo.round_trip());
         let key = rng.id();
         let msg = AppMessage {
             app: app(),
@@ -194,7 +210,8 @@ pub fn routed_per_hop() -> (Vec<Duration>, f64) {
     }
     me.kill();
     drop(children);
-    (per_hop.clone(), hops_total as f64 / per_hop.len() as f64)
+    let mean_hops = hops_total as f64 / per_hop.len() as f64;
+    (per_hop, mean_hops, rtts)
 }
 
 /// Nodes are named by the key of their address, as `peerlet node` does.
