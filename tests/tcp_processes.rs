@@ -1,6 +1,7 @@
 //! Twenty `peerlet node` processes on loopback: an in-process node joins
 //! them and its lookups end at the oracle's root, before and after four
-//! processes are killed; SIGTERM makes a node leave and exit 0.
+//! processes are killed, and after two freeze (their connections stay open:
+//! only timeouts find them out); SIGTERM makes a node leave and exit 0.
 
 #![forbid(unsafe_code)]
 
@@ -40,9 +41,18 @@ fn separate_processes_form_a_ring_that_survives_kills() {
     for i in [14, 10, 6, 2] {
         procs.remove(i);
     }
+    let mut frozen = Vec::new(); // killed when dropped, like the others
     let t = Instant::now();
     eventually(REPAIR, || check(&procs, 2));
     eprintln!("correct again {:?} after 4 SIGKILLs", t.elapsed());
+
+    for i in [12, 3] {
+        procs[i].freeze();
+        frozen.push(procs.remove(i));
+    }
+    let t = Instant::now();
+    eventually(REPAIR, || check(&procs, 4));
+    eprintln!("correct again {:?} after 2 SIGSTOPs", t.elapsed());
 
     let mut leaving = procs.remove(5);
     leaving.terminate();

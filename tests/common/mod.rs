@@ -150,11 +150,21 @@ impl NodeProcess {
 
     /// Sends SIGTERM (through kill(1), keeping the tests free of unsafe).
     pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Freezes the process (SIGSTOP): its sockets stay open but it answers
+    /// nothing, so only the core's timeouts can tell it is gone.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    fn signal(&self, sig: &str) {
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([sig, &self.child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill {sig} failed");
     }
 
     /// Waits up to `limit` for the process to exit.
