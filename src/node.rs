@@ -66,8 +66,10 @@ impl NodeConfig {
     }
 }
 
-/// A closure run on the core task (see [`NodeHandle::call`]).
-pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) + Send>;
+/// A closure run on the core task (see [`NodeHandle::call`]). What it
+/// returns is run after the node acted on the calls: it sends the answer.
+pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) -> Reply + Send>;
+pub(crate) type Reply = Box<dyn FnOnce() + Send>;
 
 /// What other threads ask of the core task.
 pub(crate) enum Control {
@@ -209,8 +211,10 @@ impl Node {
             let now = self.now();
             match wake {
                 Wake::Control(Some(Control::Call(f))) => {
-                    f(&mut self.kbr, now);
+                    let reply = f(&mut self.kbr, now);
                     self.kbr.handle_api_calls(now);
+                    self.drain();
+                    reply();
                 }
                 Wake::Control(Some(Control::Lookup { key, reply })) => {
                     let req = self.kbr.chord_mut().lookup(now, key);

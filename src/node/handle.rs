@@ -166,9 +166,10 @@ impl NodeHandle {
     }
 
     /// Runs `f` on the node's core task with its KBR layer and the current
-    /// time, returns what `f` returns, and then lets the node act on what
-    /// `f` queued (routes, sends). This is how applications are registered
-    /// and messages routed from outside:
+    /// time, lets the node act on what `f` queued (routes, sends: handed to
+    /// the transport by the time this returns), and returns what `f`
+    /// returned. This is how applications are registered and messages
+    /// routed from outside:
     ///
     /// ```no_run
     /// # let node = peerlet::node::Node::spawn(
@@ -181,7 +182,10 @@ impl NodeHandle {
     ) -> Result<R, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.request(Control::Call(Box::new(move |kbr, now| {
-            let _ = reply.send(f(kbr, now));
+            let out = f(kbr, now);
+            Box::new(move || {
+                let _ = reply.send(out);
+            })
         })))?;
         answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
     }
