@@ -10,7 +10,8 @@
 //! keeps exactly one writer per socket and no connection-ownership races
 //! between two nodes that open connections to each other at once.
 //!
-//! The outgoing side is [`Transport`], owned by the core: [`Transport::send`]
+//! The incoming side is [`accept_loop`] ([`super::incoming`]). The
+//! outgoing side is [`Transport`], owned by the core: [`Transport::send`]
 //! never blocks. Each peer has a bounded queue of encoded frames drained by a
 //! writer task; when the queue is full the message is dropped and counted.
 //! When a connect, a write, or the connection itself fails (the peer closed
@@ -25,15 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_net::{TcpListener, TcpStream};
+use async_net::TcpStream;
 use smol::channel::{self, Receiver, Sender, TrySendError};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{LocalExecutor, Task, Timer};
 
-use super::connection::{FrameReader, ReadError};
-use crate::wire::{
-    check_hello, encode_frame, FrameError, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
-};
+pub use super::incoming::accept_loop;
+use crate::wire::{encode_frame, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
 /// Limits and patience of the transport.
 #[derive(Clone, Debug)]
@@ -315,87 +314,4 @@ async fn write_to_peer(
         }
     };
     smol::future::or(write_all, closed).await
-}
-
-/// Accepts connections for as long as the node runs, one reader task each.
-pub async fn accept_loop(
-    listener: TcpListener,
-    executor: Weak<LocalExecutor<'static>>,
-    cfg: Rc<TcpConfig>,
-    inputs: Sender<NetInput>,
-    counters: Arc<NetCounters>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                Timer::after(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Some(executor) = executor.upgrade() else {
-            return;
-        };
-        let (cfg, inputs, counters) = (cfg.clone(), inputs.clone(), counters.clone());
-        executor
-            .spawn(read_from_peer(stream, peer, cfg, inputs, counters))
-            .detach();
-    }
-}
-
-/// Checks the hello of an accepted connection, then hands every message to
-/// the core. Any bad input closes this connection with one warning.
-async fn read_from_peer(
-    stream: TcpStream,
-    peer: SocketAddr,
-    cfg: Rc<TcpConfig>,
-    inputs: Sender<NetInput>,
-    counters: Arc<NetCounters>,
-) {
-    let _ = stream.set_nodelay(true);
-    let mut reader = FrameReader::new(stream, cfg.max_frame, cfg.frame_timeout);
-    let limit = cfg.hello_timeout;
-    let no_hello = async {
-        Timer::after(limit).await;
-        Err(ReadError::NoHello(limit))
-    };
-    let first = smol::future::or(reader.read_frame(), no_hello).await;
-    let hello = match first {
-        Ok(Some(msg)) => check_hello(msg).map_err(ReadError::from),
-        Ok(None) => return,
-        Err(e) => Err(e),
-    };
-    let from = match hello {
-        Ok(node) => node,
-        Err(e) => {
-            NetCounters::bump(&counters.bad_frames);
-            tracing::warn!("closing connection from {peer}: {e}");
-            return;
-        }
-    };
-    tracing::debug!("connection from {peer}: {from:?}");
-    loop {
-        match reader.read_frame().await {
-            Ok(Some(msg)) => {
-                if inputs.send(NetInput::Message { from, msg }).await.is_err() {
-                    return; // the node stopped
-                }
-            }
-            Ok(None) => {
-                tracing::debug!("connection from {peer} ({from:?}) closed");
-                return;
-            }
-            Err(ReadError::Frame(FrameError::Io(e))) => {
-                // Not bad input: the peer went away (e.g. crashed).
-                tracing::info!("connection from {peer} ({from:?}) lost: {e}");
-                return;
-            }
-            Err(e) => {
-                NetCounters::bump(&counters.bad_frames);
-                tracing::warn!("closing connection from {peer} ({from:?}): {e}");
-                return;
-            }
-        }
-    }
 }
