@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::id::Id;
-use crate::node::{Node, NodeConfig};
+use crate::node::{Node, NodeConfig, NodeError};
 
 /// Run a node.
 #[derive(clap::Args, Debug)]
@@ -94,8 +94,21 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = stop_tx.send(());
     })?;
     let node = Node::spawn(cfg).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    // Joining retries on its own for a while (join_attempts); give it that long.
-    node.wait_joined(Duration::from_secs(120))?;
+    // Joining retries on its own (join_attempts) until it succeeds or fails
+    // for good; a signal meanwhile stops the node at once.
+    loop {
+        match node.wait_joined(Duration::from_millis(200)) {
+            Ok(()) => break,
+            Err(NodeError::Timeout { .. }) => {
+                if stop.try_recv().is_ok() {
+                    tracing::info!("signal received before joining: stopping");
+                    node.kill();
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;

@@ -115,6 +115,8 @@ struct Peer {
     queue: Sender<Vec<u8>>,
     generation: u64,
     writer: Task<()>,
+    /// Messages dropped on this connection's full queue so far.
+    dropped: u64,
 }
 
 /// The outgoing half of the transport, owned by the core. See module docs.
@@ -158,7 +160,7 @@ impl Transport {
                 return;
             }
         };
-        let frame = match self.peers.get(&to) {
+        let frame = match self.peers.get_mut(&to) {
             None => frame,
             Some(peer) => match peer.queue.try_send(frame) {
                 Ok(()) => {
@@ -167,12 +169,18 @@ impl Transport {
                 }
                 Err(TrySendError::Full(_)) => {
                     NetCounters::bump(&self.counters.dropped_queue_full);
-                    tracing::warn!(
-                        peer = %to,
-                        "outgoing queue full ({} frames): dropped {}",
-                        self.cfg.queue_len,
-                        msg.kind()
-                    );
+                    peer.dropped += 1;
+                    // The first drop, then every 1000th: a peer that stopped
+                    // reading must not flood the log.
+                    if peer.dropped % 1000 == 1 {
+                        tracing::warn!(
+                            peer = %to,
+                            "outgoing queue full ({} frames): dropped {} ({} dropped on this connection)",
+                            self.cfg.queue_len,
+                            msg.kind(),
+                            peer.dropped
+                        );
+                    }
                     return;
                 }
                 Err(TrySendError::Closed(frame)) => frame,
@@ -244,6 +252,7 @@ impl Transport {
             queue,
             generation,
             writer,
+            dropped: 0,
         })
     }
 }
