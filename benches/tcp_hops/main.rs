@@ -30,6 +30,7 @@ fn main() {
     match std::env::var("TCP_HOPS_ROLE").as_deref() {
         Ok("echo") => return procs::serve_echo(),
         Ok("node") => return procs::serve_node(),
+        Ok("relay") => return relay::serve_relay(),
         _ => {}
     }
     let mut echo = procs::Echo::start();
@@ -55,6 +56,20 @@ fn main() {
         mean_hops,
         &rtt,
     );
+    let (per_hop, rtt) = relay::per_hop(NODES, MESSAGES, &mut echo);
+    report(
+        &format!("{NODES} bare relay processes (baseline: no framing, no routing)"),
+        &per_hop,
+        (NODES + 1) as f64,
+        &rtt,
+    );
+    let (per_hop, rtt) = relay::per_hop(2, MESSAGES, &mut echo);
+    report(
+        "2 bare relay processes (baseline for short routes)",
+        &per_hop,
+        3.0,
+        &rtt,
+    );
 }
 
 /// Prints per-hop latency against the echo round trips taken between the
@@ -74,6 +89,7 @@ fn report(ring: &str, per_hop: &[Duration], mean_hops: f64, rtt: &[Duration]) {
 }
 
 mod procs;
+mod relay;
 
 fn payload() -> serde_bytes::ByteBuf {
     let mut data = vec![0x58, 62];

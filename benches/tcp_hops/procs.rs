@@ -24,7 +24,7 @@ fn app() -> AppId {
 }
 
 /// A child process, killed and reaped when dropped.
-struct ChildGuard(Child);
+pub(super) struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -34,7 +34,7 @@ impl Drop for ChildGuard {
 }
 
 /// Starts this binary as `role` and reads the address it prints.
-fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, SocketAddr) {
+pub(super) fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, SocketAddr) {
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
     cmd.env("TCP_HOPS_ROLE", role);
     if let Some(j) = join {
@@ -55,7 +55,7 @@ fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, SocketAddr) {
 }
 
 /// Blocks until the parent closes our stdin (or dies).
-fn until_parent_goes() {
+pub(super) fn until_parent_goes() {
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
 }
