@@ -9,7 +9,10 @@
 //! 20 processes (this binary started again as a node, as a real deployment
 //! runs one node per process), the root sends the hop count straight back
 //! to the source, and the source divides the round trip by hops + 1. The
-//! echo server runs in its own process too.
+//! echo server runs in its own process too. A ring of bare relay processes
+//! (read 64 bytes, write them to the next) gives the cost of a hop with no
+//! framing or routing at all. `TCP_HOPS_ONLY=threads|procs|relay` runs only
+//! one part (for profiling).
 
 #![forbid(unsafe_code)]
 
@@ -42,34 +45,45 @@ fn main() {
         us(percentile(&rtt, 0.10)),
         us(percentile(&rtt, 0.90))
     );
-    let (per_hop, mean_hops, rtt) = routed_per_hop(&mut echo);
-    report(
-        &format!("{NODES} nodes in this process (one thread each)"),
-        &per_hop,
-        mean_hops,
-        &rtt,
-    );
-    let (per_hop, mean_hops, rtt) = procs::routed_per_hop(&mut echo);
-    report(
-        &format!("{NODES} node processes + 1 here, round trips (hops + 1 back)"),
-        &per_hop,
-        mean_hops,
-        &rtt,
-    );
-    let (per_hop, rtt) = relay::per_hop(NODES, MESSAGES, &mut echo);
-    report(
-        &format!("{NODES} bare relay processes (baseline: no framing, no routing)"),
-        &per_hop,
-        (NODES + 1) as f64,
-        &rtt,
-    );
-    let (per_hop, rtt) = relay::per_hop(2, MESSAGES, &mut echo);
-    report(
-        "2 bare relay processes (baseline for short routes)",
-        &per_hop,
-        3.0,
-        &rtt,
-    );
+    // TCP_HOPS_ONLY=threads|procs|relay runs one part (for profiling).
+    let only = std::env::var("TCP_HOPS_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if run("threads") {
+        let (per_hop, mean_hops, rtt) = routed_per_hop(&mut echo);
+        report(
+            &format!("{NODES} nodes in this process (one thread each)"),
+            &per_hop,
+            mean_hops,
+            &rtt,
+        );
+    }
+    if run("procs") {
+        let (per_hop, mean_hops, rtt) = procs::routed_per_hop(&mut echo);
+        report(
+            &format!("{NODES} node processes + 1 here, round trips (hops + 1 back)"),
+            &per_hop,
+            mean_hops,
+            &rtt,
+        );
+    }
+    if run("relay") {
+        let (per_hop, rtt) = relay::per_hop(NODES, MESSAGES, &mut echo);
+        report(
+            &format!("{NODES} bare relay processes (baseline: no framing, no routing)"),
+            &per_hop,
+            (NODES + 1) as f64,
+            &rtt,
+        );
+    }
+    if run("relay") {
+        let (per_hop, rtt) = relay::per_hop(2, MESSAGES, &mut echo);
+        report(
+            "2 bare relay processes (baseline for short routes)",
+            &per_hop,
+            3.0,
+            &rtt,
+        );
+    }
 }
 
 /// Prints per-hop latency against the echo round trips taken between the
