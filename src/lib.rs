@@ -10,7 +10,9 @@
 //! | [`wire`] | every message nodes exchange, and its framing (length + CBOR) |
 //! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
 //! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ... |
-//! | [`peerlet`] | signed peerlet packages (minisign), app id binding, the trust policy and its refusal counters; the per-peerlet store |
+//! | [`net`] | the TCP transport: framed connections, per-peer bounded writer queues |
+//! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle` |
+//! | [`peerlet`] | the peerlet manager, the Lua sandbox and host API, signed packages (minisign), the trust policy, the per-peerlet store |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
 //! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
 //!
@@ -26,6 +28,8 @@ pub mod chord;
 pub mod cmd;
 pub mod id;
 pub mod kbr;
+pub mod net;
+pub mod node;
 pub mod peerlet;
 pub mod sim;
 pub mod wire;

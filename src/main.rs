@@ -13,6 +13,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a node of the overlay.
+    Node(cmd::node::Args),
+    /// Start N nodes on loopback in this process.
+    Testnet(cmd::testnet::Args),
     /// Simulate a ring of many nodes over a virtual network.
     Sim(cmd::sim::Args),
     /// Make a publisher key pair (minisign format, unencrypted).
@@ -26,6 +30,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Node(args) => cmd::node::run(args),
+        Command::Testnet(args) => cmd::testnet::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Sign(args) => cmd::sign::run(args),

@@ -2,6 +2,20 @@
 //! subcommand's clap `Args` and a `run(args)` that `main` calls.
 
 pub mod keygen;
+pub mod node;
 pub mod sign;
 pub mod sim;
+pub mod testnet;
 pub mod verify;
+
+/// Logs to stderr with tracing; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,131 @@
+//! `peerlet node`: run one node until SIGINT or SIGTERM, then leave the ring
+//! gracefully.
+//!
+//! When the node is part of a ring it prints exactly one line to stdout,
+//! `listening ADDR id HEX40`, and flushes it: scripts and tests wait for that
+//! line to learn the real address (with `--listen 127.0.0.1:0`) and the id.
+//! Logs go to stderr (`RUST_LOG`, default `info`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::id::Id;
+use crate::node::{Node, NodeConfig, NodeError};
+
+/// Run a node.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Address of any node of the ring to join; without it, start a new ring.
+    #[arg(long)]
+    pub join: Option<SocketAddr>,
+    /// The node's directory, created owner-only if missing.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The node's ring id (40 hex digits); default: the key of its address.
+    #[arg(long)]
+    pub id: Option<Id>,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Hidden knobs, mostly for tests that need a ring to repair itself in
+/// seconds rather than minutes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Tuning {
+    /// Stabilize and predecessor-check period, in milliseconds.
+    #[arg(long, hide = true)]
+    pub stabilize_ms: Option<u64>,
+    /// fix_fingers period, in milliseconds.
+    #[arg(long, hide = true)]
+    pub fix_fingers_ms: Option<u64>,
+    /// Request and hop acknowledgement timeout, in milliseconds.
+    #[arg(long, hide = true)]
+    pub rpc_timeout_ms: Option<u64>,
+    /// How long a frame may take once begun, in milliseconds.
+    #[arg(long, hide = true)]
+    pub frame_timeout_ms: Option<u64>,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, hide = true)]
+    pub max_frame: Option<usize>,
+}
+
+impl Tuning {
+    /// Applies the knobs that were given to `cfg`.
+    pub fn apply(&self, cfg: &mut NodeConfig) {
+        let ms = Duration::from_millis;
+        if let Some(s) = self.stabilize_ms {
+            cfg.chord.stabilize_every = ms(s);
+            cfg.chord.check_predecessor_every = ms(s);
+        }
+        if let Some(f) = self.fix_fingers_ms {
+            cfg.chord.fix_fingers_every = ms(f);
+        }
+        if let Some(t) = self.rpc_timeout_ms {
+            cfg.chord.rpc_timeout = ms(t);
+            cfg.chord.hop_timeout = ms(t);
+            cfg.chord.lookup_timeout = cfg.chord.lookup_timeout.min(ms(t * 8));
+        }
+        if let Some(t) = self.frame_timeout_ms {
+            cfg.tcp.frame_timeout = ms(t);
+        }
+        if let Some(m) = self.max_frame {
+            cfg.tcp.max_frame = m;
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    super::init_logging();
+    if let Some(dir) = &args.data {
+        create_private_dir(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+    }
+    let mut cfg = NodeConfig::new(args.listen);
+    cfg.join = args.join;
+    cfg.id = args.id;
+    cfg.data_dir = args.data.clone();
+    args.tuning.apply(&mut cfg);
+    let (stop_tx, stop) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
+    let node = Node::spawn(cfg).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    // Joining retries on its own (join_attempts) until it succeeds or fails
+    // for good; a signal meanwhile stops the node at once.
+    loop {
+        match node.wait_joined(Duration::from_millis(200)) {
+            Ok(()) => break,
+            Err(NodeError::Timeout { .. }) => {
+                if stop.try_recv().is_ok() {
+                    tracing::info!("signal received before joining: stopping");
+                    node.kill();
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {} id {}", node.addr(), node.id())?;
+    out.flush()?;
+    drop(out);
+    let _ = stop.recv();
+    tracing::info!("signal received: leaving the ring");
+    node.leave();
+    Ok(())
+}
+
+/// Creates `dir` (and its parents) readable by its owner only.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `peerlet testnet N`: a ring of N nodes in this process on 127.0.0.1, for
+//! trying things out. The first node creates the ring and the others join
+//! through it; each is printed as `ADDR ID` once all are joined. Ctrl-C (or
+//! SIGTERM) makes every node leave gracefully.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::node::{Node, NodeConfig, NodeHandle};
+
+/// Start a local ring of N nodes.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Port of the first node; the others take the following ports.
+    /// Default: any free ports.
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    #[command(flatten)]
+    pub tuning: super::node::Tuning,
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    super::init_logging();
+    if args.nodes == 0 {
+        return Err("N must be at least 1".into());
+    }
+    let (stop_tx, stop) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
+    let mut nodes: Vec<NodeHandle> = Vec::with_capacity(args.nodes);
+    for i in 0..args.nodes {
+        let port = match args.base_port {
+            Some(p) => p.checked_add(i as u16).ok_or_else(|| {
+                format!("--base-port {p} leaves no room for {} nodes", args.nodes)
+            })?,
+            None => 0,
+        };
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut cfg = NodeConfig::new(listen);
+        cfg.join = nodes.first().map(|n| n.addr());
+        args.tuning.apply(&mut cfg);
+        let node =
+            Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;
+        nodes.push(node);
+    }
+    for node in &nodes {
+        node.wait_joined(Duration::from_secs(60))?;
+    }
+    for node in &nodes {
+        println!("{} {}", node.addr(), node.id());
+    }
+    tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
+    let _ = stop.recv();
+    tracing::info!("leaving");
+    for node in &nodes {
+        node.leave();
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Transports that carry [`crate::wire::Message`]s between nodes.
+//!
+//! [`tcp`] is the real one: framed CBOR over TCP with smol and async-net,
+//! driven by [`crate::node`]. The in-memory network with a virtual clock
+//! lives in [`crate::sim::net`], next to the simulator that drives it.
+//! [`tcp`] holds the outgoing side and the design; [`incoming`] accepts
+//! connections and checks what they send; [`connection`] reads frames off
+//! one stream with the limits that keep a node safe from bad or slow peers.
+
+pub mod connection;
+pub mod incoming;
+pub mod tcp;
+
+pub use connection::{FrameReader, ReadError};
+pub use tcp::{NetCounters, NetInput, TcpConfig, Transport};

@@ -1,0 +1,340 @@
+//! A running node: the TCP transport and the KBR layer, driven by one task.
+//!
+//! [`Node::spawn`] binds the listening socket (so a bad address fails at
+//! once, and port 0 gets its real port), then starts a thread running a
+//! single-threaded smol executor. On it, one task owns the [`Kbr`] — which
+//! need not be `Send`: later it holds Lua states — and is its only driver,
+//! with the discipline of every driver of the sans-IO core: call one
+//! `handle_*`, then send every `poll_transmit`, act on every `poll_event`,
+//! and sleep until the next message, control request or `poll_timeout`.
+//! Beside it run the accept loop, one reader task per incoming connection
+//! and one writer task per outgoing connection ([`crate::net::tcp`]).
+//!
+//! Other threads reach the node through its [`NodeHandle`] (`Send + Sync`),
+//! whose requests travel over a channel to the core task.
+
+mod handle;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use async_net::TcpListener;
+use smol::channel::{self, Receiver};
+use smol::{LocalExecutor, Timer};
+
+pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
+
+use crate::chord::{Chord, Config, Found, RouteError, Time};
+use crate::id::Id;
+use crate::kbr::{Kbr, KbrEvent};
+use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
+use crate::wire::{Message, NodeRef};
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where to listen; port 0 picks a free port (see [`NodeHandle::addr`]).
+    pub listen: SocketAddr,
+    /// A node of the ring to join; `None` starts a new ring.
+    pub join: Option<SocketAddr>,
+    /// The node's ring id; by default the key of its listen address as
+    /// `ip:port` (after port 0 is resolved).
+    pub id: Option<Id>,
+    pub chord: Config,
+    pub tcp: TcpConfig,
+    /// The node's own directory (peerlet code, stores); not used yet.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// Defaults for a node listening at `listen` that starts a new ring.
+    pub fn new(listen: SocketAddr) -> NodeConfig {
+        NodeConfig {
+            listen,
+            join: None,
+            id: None,
+            chord: Config::default(),
+            tcp: TcpConfig::default(),
+            data_dir: None,
+        }
+    }
+}
+
+/// A closure run on the core task (see [`NodeHandle::call`]). What it
+/// returns is run after the node acted on the calls: it sends the answer.
+pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) -> Reply + Send>;
+pub(crate) type Reply = Box<dyn FnOnce() + Send>;
+
+/// What other threads ask of the core task.
+pub(crate) enum Control {
+    /// Run a closure on the KBR layer (see [`NodeHandle::call`]).
+    Call(CoreCall),
+    Lookup {
+        key: Id,
+        reply: SyncSender<Result<Found, RouteError>>,
+    },
+    /// Leave gracefully, then stop.
+    Leave,
+    /// Stop at once, telling nobody.
+    Kill,
+}
+
+/// State shared between the core task and its handles.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<NodeState>,
+    pub(crate) changed: Condvar,
+    pub(crate) counters: Arc<NetCounters>,
+}
+
+impl Shared {
+    fn set_state(&self, state: NodeState) {
+        *self.state.lock().expect("node state lock") = state;
+        self.changed.notify_all();
+    }
+}
+
+/// The core task's state: the KBR layer and the transport it drives.
+pub struct Node {
+    kbr: Kbr,
+    transport: Transport,
+    epoch: Instant,
+    lookups: HashMap<u64, SyncSender<Result<Found, RouteError>>>,
+    shared: Arc<Shared>,
+    leave_limit: Duration,
+}
+
+// Short-lived, one at a time: no boxing (see `NetInput`).
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Control(Option<Control>),
+    Net(NetInput),
+    Timer,
+}
+
+impl Node {
+    /// Starts a node on its own thread. Returns once the node listens; it
+    /// then joins (or creates) the ring in the background: see
+    /// [`NodeHandle::wait_joined`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use peerlet::node::{Node, NodeConfig};
+    /// let first = Node::spawn(NodeConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    /// let mut cfg = NodeConfig::new("127.0.0.1:0".parse().unwrap());
+    /// cfg.join = Some(first.addr());
+    /// let second = Node::spawn(cfg).unwrap();
+    /// second.wait_joined(std::time::Duration::from_secs(5)).unwrap();
+    /// let found = second.lookup(peerlet::id::Id::key("hello")).unwrap();
+    /// println!("root {:?} after {} hops", found.root, found.hops);
+    /// second.leave();
+    /// ```
+    pub fn spawn(config: NodeConfig) -> io::Result<NodeHandle> {
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        let addr = listener.local_addr()?;
+        let id = config.id.unwrap_or_else(|| Id::key(addr.to_string()));
+        let me = NodeRef { id, addr };
+        let (control, control_rx) = channel::unbounded();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(NodeState::Joining),
+            changed: Condvar::new(),
+            counters: Arc::new(NetCounters::default()),
+        });
+        let lookup_limit = config.chord.lookup_timeout + Duration::from_secs(2);
+        let for_thread = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("peerlet-node-{}", addr.port()))
+            .spawn(move || run_thread(me, config, listener, control_rx, for_thread))?;
+        Ok(NodeHandle::new(me, control, shared, thread, lookup_limit))
+    }
+
+    fn now(&self) -> Time {
+        Time(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    async fn run(
+        mut self,
+        control: Receiver<Control>,
+        net: Receiver<NetInput>,
+        join: Option<SocketAddr>,
+    ) {
+        let now = self.now();
+        match join {
+            None => {
+                self.kbr.chord_mut().create(now);
+                self.shared.set_state(NodeState::Joined);
+                tracing::info!("{:?}: started a new ring", self.kbr.chord().me());
+            }
+            Some(bootstrap) => self.kbr.chord_mut().join(now, bootstrap),
+        }
+        self.kbr.handle_api_calls(now);
+        self.drain();
+        // One timer for the whole loop, moved only when the core's deadline
+        // moves: arming a timer wakes the reactor, so not on every message.
+        let mut timer = Timer::never();
+        let mut armed: Option<Time> = None;
+        loop {
+            let deadline = self.kbr.poll_timeout();
+            let now = self.now();
+            if deadline.is_some_and(|d| d <= now) {
+                // Checked first so a busy network cannot starve the timers.
+                self.kbr.handle_timeout(now);
+                self.drain();
+                continue;
+            }
+            if deadline != armed {
+                armed = deadline;
+                match deadline {
+                    Some(d) => timer.set_at(self.epoch + Duration::from_micros(d.0)),
+                    None => timer = Timer::never(),
+                }
+            }
+            let wake = smol::future::or(
+                async { Wake::Control(control.recv().await.ok()) },
+                smol::future::or(
+                    async {
+                        // The transport holds a sender, so this never closes.
+                        net.recv().await.map_or(Wake::Timer, Wake::Net)
+                    },
+                    async {
+                        (&mut timer).await;
+                        Wake::Timer
+                    },
+                ),
+            )
+            .await;
+            let now = self.now();
+            match wake {
+                Wake::Control(Some(Control::Call(f))) => {
+                    let reply = f(&mut self.kbr, now);
+                    self.kbr.handle_api_calls(now);
+                    self.drain();
+                    reply();
+                }
+                Wake::Control(Some(Control::Lookup { key, reply })) => {
+                    let req = self.kbr.chord_mut().lookup(now, key);
+                    self.lookups.insert(req, reply);
+                    self.kbr.handle_api_calls(now);
+                }
+                Wake::Control(Some(Control::Leave)) => return self.leave().await,
+                Wake::Control(Some(Control::Kill) | None) => return,
+                Wake::Net(NetInput::Message { from, msg }) => {
+                    NetCounters::bump(&self.shared.counters.messages_in);
+                    self.kbr.handle_message(now, from, msg);
+                }
+                Wake::Net(NetInput::PeerFailed {
+                    addr,
+                    generation,
+                    reason,
+                }) => {
+                    tracing::info!("lost connection to peer {addr}: {reason}");
+                    NetCounters::bump(&self.shared.counters.peer_failures);
+                    self.transport.forget(addr, generation);
+                    self.kbr.handle_peer_failed(now, addr);
+                }
+                Wake::Timer => self.kbr.handle_timeout(now),
+            }
+            self.drain();
+        }
+    }
+
+    /// Sends what the core wants sent and acts on what it reports.
+    fn drain(&mut self) {
+        // Acks go last: the next hop of a routed message is on its
+        // latency path, the ack to the previous hop is not.
+        let mut acks = Vec::new();
+        while let Some(t) = self.kbr.poll_transmit() {
+            match t.msg {
+                Message::RouteAck { .. } => acks.push(t),
+                _ => self.transport.send(t.to, &t.msg),
+            }
+        }
+        for t in acks {
+            self.transport.send(t.to, &t.msg);
+        }
+        while let Some(ev) = self.kbr.poll_event() {
+            match ev {
+                KbrEvent::Joined { successor } => {
+                    tracing::info!(
+                        "{:?}: joined the ring, successor {successor:?}",
+                        self.kbr.chord().me()
+                    );
+                    self.shared.set_state(NodeState::Joined);
+                }
+                KbrEvent::JoinFailed { reason } => {
+                    tracing::warn!("join failed: {reason}");
+                    self.shared.set_state(NodeState::JoinFailed(reason));
+                }
+                KbrEvent::LookupDone { req, result, .. } => {
+                    if let Some(reply) = self.lookups.remove(&req) {
+                        let _ = reply.try_send(result);
+                    }
+                }
+                KbrEvent::Dropped { msg, reason } => {
+                    tracing::debug!("dropped message {} for {}: {reason}", msg.id, msg.key);
+                }
+            }
+        }
+    }
+
+    /// Tells the neighbours, and waits until that is written.
+    async fn leave(mut self) {
+        let now = self.now();
+        self.kbr.chord_mut().leave(now);
+        self.drain();
+        tracing::info!("{:?}: left the ring", self.kbr.chord().me());
+        self.transport.flush_and_close(self.leave_limit).await;
+    }
+}
+
+/// The node thread: an executor with the core task, the accept loop and the
+/// connection tasks. When the core task returns, dropping the executor
+/// cancels every other task, which closes every socket.
+fn run_thread(
+    me: NodeRef,
+    config: NodeConfig,
+    listener: std::net::TcpListener,
+    control: Receiver<Control>,
+    shared: Arc<Shared>,
+) {
+    let executor = Rc::new(LocalExecutor::new());
+    let weak = Rc::downgrade(&executor);
+    let core = async {
+        let listener = match TcpListener::try_from(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen on {}: {e}", me.addr);
+                return;
+            }
+        };
+        let tcp = Rc::new(config.tcp.clone());
+        let counters = shared.counters.clone();
+        let (inputs, net) = channel::bounded(1024);
+        let accept = accept_loop(
+            listener,
+            weak.clone(),
+            tcp.clone(),
+            inputs.clone(),
+            counters.clone(),
+        );
+        executor.spawn(accept).detach();
+        let leave_limit = tcp.connect_timeout + tcp.write_timeout;
+        let node = Node {
+            kbr: Kbr::new(Chord::new(me, config.chord.clone())),
+            transport: Transport::new(me, tcp, weak, inputs, counters),
+            epoch: Instant::now(),
+            lookups: HashMap::new(),
+            shared: shared.clone(),
+            leave_limit,
+        };
+        node.run(control, net, config.join).await;
+    };
+    smol::block_on(executor.run(core));
+    drop(executor);
+    shared.set_state(NodeState::Stopped);
+}

@@ -1,0 +1,254 @@
+//! [`NodeHandle`]: how other threads (the CLI, tests, later the control
+//! socket) talk to a running node.
+//!
+//! Every request goes over a channel to the node's core task and the calling
+//! thread blocks for the answer. Never call a handle's blocking methods from
+//! inside a [`NodeHandle::call`] closure: that closure runs on the core task,
+//! which would wait for itself.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use smol::channel::Sender;
+
+use super::{Control, Shared};
+use crate::chord::{Found, RouteError, Time};
+use crate::id::Id;
+use crate::kbr::Kbr;
+use crate::wire::NodeRef;
+
+/// Where a node is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// Looking for its place in the ring through the bootstrap node.
+    Joining,
+    /// Part of a ring (joined one, or created it).
+    Joined,
+    /// Gave up joining; the node still runs and could be told to join again.
+    JoinFailed(String),
+    /// Left or killed; its thread has ended.
+    Stopped,
+}
+
+/// Why a request to a node did not get its answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("node {0} has stopped")]
+    Stopped(SocketAddr),
+    #[error("node {node}: no answer within {limit:?}")]
+    Timeout { node: SocketAddr, limit: Duration },
+    #[error("node {node}: lookup of {key} failed: {error}")]
+    Lookup {
+        node: SocketAddr,
+        key: Id,
+        error: RouteError,
+    },
+    #[error("node {node}: join failed: {reason}")]
+    JoinFailed { node: SocketAddr, reason: String },
+}
+
+/// A snapshot of a node's transport counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Messages received (after the hello).
+    pub messages_in: u64,
+    /// Messages queued for sending.
+    pub messages_out: u64,
+    /// Messages dropped because a peer's outgoing queue was full.
+    pub dropped_queue_full: u64,
+    /// Incoming connections closed for bad input.
+    pub bad_frames: u64,
+    /// Outgoing connections that failed (each reported to the core).
+    pub peer_failures: u64,
+}
+
+/// A running node, from any thread. Dropping the handle kills the node
+/// (like [`NodeHandle::kill`]); call [`NodeHandle::leave`] first to leave
+/// gracefully.
+pub struct NodeHandle {
+    me: NodeRef,
+    control: Sender<Control>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    lookup_limit: Duration,
+}
+
+impl NodeHandle {
+    pub(super) fn new(
+        me: NodeRef,
+        control: Sender<Control>,
+        shared: Arc<Shared>,
+        thread: JoinHandle<()>,
+        lookup_limit: Duration,
+    ) -> NodeHandle {
+        NodeHandle {
+            me,
+            control,
+            shared,
+            thread: Mutex::new(Some(thread)),
+            lookup_limit,
+        }
+    }
+
+    /// The address the node listens on (with the real port if it was 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.me.addr
+    }
+
+    pub fn id(&self) -> Id {
+        self.me.id
+    }
+
+    /// The node as others know it.
+    pub fn me(&self) -> NodeRef {
+        self.me
+    }
+
+    pub fn state(&self) -> NodeState {
+        self.shared.state.lock().expect("node state lock").clone()
+    }
+
+    /// Blocks until the node is part of a ring, its join failed, or
+    /// `timeout` passed.
+    pub fn wait_joined(&self, timeout: Duration) -> Result<(), NodeError> {
+        let end = Instant::now() + timeout;
+        let mut state = self.shared.state.lock().expect("node state lock");
+        loop {
+            match &*state {
+                NodeState::Joined => return Ok(()),
+                NodeState::JoinFailed(reason) => {
+                    return Err(NodeError::JoinFailed {
+                        node: self.me.addr,
+                        reason: reason.clone(),
+                    })
+                }
+                NodeState::Stopped => return Err(NodeError::Stopped(self.me.addr)),
+                NodeState::Joining => {}
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NodeError::Timeout {
+                    node: self.me.addr,
+                    limit: timeout,
+                });
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .expect("node state lock")
+                .0;
+        }
+    }
+
+    /// Finds the root of `key` by routing a lookup from this node. Blocks
+    /// until the answer, or the core's lookup timeout (plus a margin).
+    pub fn lookup(&self, key: Id) -> Result<Found, NodeError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.request(Control::Lookup { key, reply })?;
+        match answer.recv_timeout(self.lookup_limit) {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(error)) => Err(NodeError::Lookup {
+                node: self.me.addr,
+                key,
+                error,
+            }),
+            Err(RecvTimeoutError::Timeout) => Err(NodeError::Timeout {
+                node: self.me.addr,
+                limit: self.lookup_limit,
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(NodeError::Stopped(self.me.addr)),
+        }
+    }
+
+    /// Runs `f` on the node's core task with its KBR layer and the current
+    /// time, lets the node act on what `f` queued (routes, sends: handed to
+    /// the transport by the time this returns), and returns what `f`
+    /// returned. This is how applications are registered and messages
+    /// routed from outside:
+    ///
+    /// ```no_run
+    /// # let node = peerlet::node::Node::spawn(
+    /// #     peerlet::node::NodeConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    /// let successors = node.call(|kbr, now| kbr.api(now).neighbor_set(4)).unwrap();
+    /// ```
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Kbr, Time) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.request(Control::Call(Box::new(move |kbr, now| {
+            let out = f(kbr, now);
+            Box::new(move || {
+                let _ = reply.send(out);
+            })
+        })))?;
+        answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
+    }
+
+    /// Leaves the ring gracefully: the neighbours are told (the messages are
+    /// written before this returns), then the node stops.
+    pub fn leave(&self) {
+        let _ = self.control.try_send(Control::Leave);
+        self.join_thread();
+    }
+
+    /// Stops the node at once, like a crash: it tells nobody, and its
+    /// sockets close when this returns.
+    pub fn kill(&self) {
+        let _ = self.control.try_send(Control::Kill);
+        self.join_thread();
+    }
+
+    /// Is the node's thread still running?
+    pub fn is_running(&self) -> bool {
+        self.state() != NodeState::Stopped
+    }
+
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.shared.counters;
+        NodeStats {
+            messages_in: c.messages_in.load(Ordering::Relaxed),
+            messages_out: c.messages_out.load(Ordering::Relaxed),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+            bad_frames: c.bad_frames.load(Ordering::Relaxed),
+            peer_failures: c.peer_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    fn request(&self, c: Control) -> Result<(), NodeError> {
+        self.control
+            .try_send(c)
+            .map_err(|_| NodeError::Stopped(self.me.addr))
+    }
+
+    fn join_thread(&self) {
+        let thread = self.thread.lock().expect("node thread lock").take();
+        if let Some(t) = thread {
+            if t.join().is_err() {
+                tracing::error!("node {}: its thread panicked", self.me.addr);
+            }
+        }
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<NodeHandle>();
+    }
+}
