@@ -17,7 +17,7 @@ pub const ID_BYTES: usize = ID_BITS / 8;
 
 /// A point on the Chord ring: a node id or a key (160 bits, big-endian).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-pub struct Id(pub [u8; ID_BYTES]);
+pub struct Id(#[serde(with = "serde_bytes")] pub [u8; ID_BYTES]);
 
 /// Why a string is not an id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -181,7 +181,7 @@ impl fmt::Debug for Id {
 /// SHA-256(publisher public key ‖ peerlet name), so that only the holder of
 /// the publisher's secret key can publish code under it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-pub struct AppId(pub [u8; 16]);
+pub struct AppId(#[serde(with = "serde_bytes")] pub [u8; 16]);
 
 impl AppId {
     /// The app id of peerlet `name` signed by the Ed25519 public key `publisher`.

@@ -69,6 +69,7 @@ impl std::str::FromStr for AppType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeLocator {
     /// SHA-256 of the code package.
+    #[serde(with = "serde_bytes")]
     pub hash: [u8; 32],
     /// Size of the package in bytes, checked before fetching.
     pub size: u64,
@@ -328,6 +329,16 @@ mod tests {
             encode_frame(&big, 64),
             Err(FrameError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn ids_travel_as_byte_strings() {
+        let mut out = Vec::new();
+        ciborium::into_writer(&Id::key("x"), &mut out).unwrap();
+        assert_eq!(out.len(), 21);
+        assert_eq!(out[0], 0x54, "a 20-byte CBOR byte string");
+        let back: Id = ciborium::from_reader(out.as_slice()).unwrap();
+        assert_eq!(back, Id::key("x"));
     }
 
     #[test]
