@@ -32,8 +32,9 @@ pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
 
 use crate::chord::{Chord, Config, Found, RouteError, Time};
 use crate::id::Id;
-use crate::kbr::{Kbr, KbrEvent};
+use crate::kbr::{Api, Kbr, KbrEvent};
 use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
+use crate::peerlet::{Limits, Manager, ManagerApp, ManagerConfig};
 use crate::wire::{Message, NodeRef};
 
 /// Everything a node needs to start.
@@ -48,8 +49,11 @@ pub struct NodeConfig {
     pub id: Option<Id>,
     pub chord: Config,
     pub tcp: TcpConfig,
-    /// The node's own directory (peerlet code, stores); not used yet.
+    /// The node's own directory: peerlet stores live in `DATA/store/`.
+    /// `None` keeps stores in memory.
     pub data_dir: Option<PathBuf>,
+    /// What each peerlet may use.
+    pub limits: Limits,
 }
 
 impl NodeConfig {
@@ -62,6 +66,7 @@ impl NodeConfig {
             chord: Config::default(),
             tcp: TcpConfig::default(),
             data_dir: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -70,11 +75,16 @@ impl NodeConfig {
 /// returns is run after the node acted on the calls: it sends the answer.
 pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) -> Reply + Send>;
 pub(crate) type Reply = Box<dyn FnOnce() + Send>;
+/// A closure run on the core task with the peerlet manager (see
+/// [`NodeHandle::with_peerlets`]).
+pub(crate) type PeerletCall = Box<dyn FnOnce(&mut Manager, &mut Api<'_>) -> Reply + Send>;
 
 /// What other threads ask of the core task.
 pub(crate) enum Control {
     /// Run a closure on the KBR layer (see [`NodeHandle::call`]).
     Call(CoreCall),
+    /// Run a closure on the peerlet manager.
+    Peerlets(PeerletCall),
     Lookup {
         key: Id,
         reply: SyncSender<Result<Found, RouteError>>,
@@ -102,6 +112,7 @@ impl Shared {
 /// The core task's state: the KBR layer and the transport it drives.
 pub struct Node {
     kbr: Kbr,
+    peerlets: ManagerApp,
     transport: Transport,
     epoch: Instant,
     lookups: HashMap<u64, SyncSender<Result<Found, RouteError>>>,
@@ -216,6 +227,13 @@ impl Node {
                     self.drain();
                     reply();
                 }
+                Wake::Control(Some(Control::Peerlets(f))) => {
+                    let manager = self.peerlets.clone();
+                    let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
+                    self.kbr.handle_api_calls(now);
+                    self.drain();
+                    reply();
+                }
                 Wake::Control(Some(Control::Lookup { key, reply })) => {
                     let req = self.kbr.chord_mut().lookup(now, key);
                     self.lookups.insert(req, reply);
@@ -324,8 +342,16 @@ fn run_thread(
         );
         executor.spawn(accept).detach();
         let leave_limit = tcp.connect_timeout + tcp.write_timeout;
+        let peerlets = ManagerApp::new(Manager::new(ManagerConfig {
+            limits: config.limits.clone(),
+            data_dir: config.data_dir.clone(),
+            ..ManagerConfig::default()
+        }));
+        let mut kbr = Kbr::new(Chord::new(me, config.chord.clone()));
+        kbr.set_default_app(Box::new(peerlets.clone()));
         let node = Node {
-            kbr: Kbr::new(Chord::new(me, config.chord.clone())),
+            kbr,
+            peerlets,
             transport: Transport::new(me, tcp, weak, inputs, counters),
             epoch: Instant::now(),
             lookups: HashMap::new(),

@@ -17,8 +17,10 @@ use smol::channel::Sender;
 
 use super::{Control, Shared};
 use crate::chord::{Found, RouteError, Time};
+use crate::id::AppId;
 use crate::id::Id;
-use crate::kbr::Kbr;
+use crate::kbr::{Api, Kbr};
+use crate::peerlet::Manager;
 use crate::wire::NodeRef;
 
 /// Where a node is in its life.
@@ -49,6 +51,8 @@ pub enum NodeError {
     },
     #[error("node {node}: join failed: {reason}")]
     JoinFailed { node: SocketAddr, reason: String },
+    #[error("node {node}: {reason}")]
+    Install { node: SocketAddr, reason: String },
 }
 
 /// A snapshot of a node's transport counters.
@@ -188,6 +192,38 @@ impl NodeHandle {
             })
         })))?;
         answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
+    }
+
+    /// Runs `f` on the node's thread with its peerlet manager and the KBR
+    /// API (install, reload, unload, inspect), then lets the node act on
+    /// what it queued; returns what `f` returned.
+    pub fn with_peerlets<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Manager, &mut Api<'_>) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.request(Control::Peerlets(Box::new(move |manager, api| {
+            let out = f(manager, api);
+            Box::new(move || {
+                let _ = reply.send(out);
+            })
+        })))?;
+        answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
+    }
+
+    /// Installs an unsigned peerlet from source as this node's own (see
+    /// [`Manager::install_local`]); the error names the reason.
+    pub fn install_local(&self, chunk_name: &str, source: &[u8]) -> Result<AppId, NodeError> {
+        let chunk = chunk_name.to_string();
+        let source = source.to_vec();
+        self.with_peerlets(move |m, api| {
+            m.install_local(api, &chunk, &source)
+                .map_err(|e| e.to_string())
+        })?
+        .map_err(|reason| NodeError::Install {
+            node: self.me.addr,
+            reason,
+        })
     }
 
     /// Leaves the ring gracefully: the neighbours are told (the messages are

@@ -1,0 +1,175 @@
+//! Peerlets on a ring of real nodes over loopback TCP: an end-node peerlet
+//! runs at the roots only, a per-hop one sees every hop, two apps stay
+//! apart, and `peerlet.lookup` handles call methods on remote nodes.
+
+#![forbid(unsafe_code)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, lookups_match_oracle, random_keys, spawn_fast};
+use peerlet::id::{AppId, Id};
+use peerlet::node::NodeHandle;
+use peerlet::sim::Oracle;
+use peerlet::wire::{AppKind, AppMessage, AppType, NodeRef};
+use serde_bytes::ByteBuf;
+
+const COUNTER: &str = r#"
+local P = {}
+function P.deliver(key, msg, from)
+  store.put("delivered", (store.get("delivered") or 0) + 1)
+end
+return P
+"#;
+
+const HOPS: &str = r#"--@peerlet name=hops type=per-hop
+local P = {}
+function P.forward(key, msg, next_hop)
+  store.put("seen", (store.get("seen") or 0) + 1)
+end
+function P.deliver(key, msg, from)
+  store.put("delivered", (store.get("delivered") or 0) + 1)
+end
+return P
+"#;
+
+const KV: &str = r#"
+local P = {}
+local data = {}
+function P.put(k, v) data[k] = v return true end
+function P.get(k) return data[k] end
+function P.deliver(key, msg, from)
+  local h = peerlet.lookup(kbr.key(msg.k))
+  h:put(msg.k, msg.v)
+  store.put("result", h:get(msg.k))
+end
+return P
+"#;
+
+fn message(app: AppId, app_type: AppType, value: &ciborium::Value) -> AppMessage {
+    let mut data = Vec::new();
+    ciborium::into_writer(value, &mut data).unwrap();
+    AppMessage {
+        app,
+        app_type,
+        code: None,
+        data: ByteBuf::from(data),
+        kind: AppKind::Message,
+    }
+}
+
+fn stored(node: &NodeHandle, name: &'static str, key: &'static str) -> Option<ciborium::Value> {
+    let bytes = node
+        .with_peerlets(move |m, _| m.by_name(name)?.store_get(key))
+        .unwrap()?;
+    Some(match ciborium::from_reader(bytes.as_slice()).unwrap() {
+        ciborium::Value::Bytes(b) => ciborium::Value::Text(String::from_utf8(b).unwrap()),
+        other => other,
+    })
+}
+
+fn count(node: &NodeHandle, name: &'static str, key: &'static str) -> i128 {
+    match stored(node, name, key) {
+        Some(ciborium::Value::Integer(n)) => n.into(),
+        None => 0,
+        other => panic!("not a count: {other:?}"),
+    }
+}
+
+#[test]
+fn peerlets_run_where_their_messages_go_over_tcp() {
+    let first = spawn_fast(None);
+    let bootstrap = first.addr();
+    let mut nodes = vec![first];
+    for _ in 1..8 {
+        nodes.push(spawn_fast(Some(bootstrap)));
+    }
+    for n in &nodes {
+        n.wait_joined(Duration::from_secs(20)).expect("joined");
+    }
+    let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
+    let from: Vec<&NodeHandle> = nodes.iter().collect();
+    eventually(Duration::from_secs(60), || {
+        lookups_match_oracle(&from, &live, &random_keys(1, 50), 1)
+    });
+
+    let mut apps = Vec::new();
+    for n in &nodes {
+        let counter = n.install_local("counter.lua", COUNTER.as_bytes()).unwrap();
+        let other = n.install_local("other.lua", COUNTER.as_bytes()).unwrap();
+        let hops = n.install_local("hops.lua", HOPS.as_bytes()).unwrap();
+        let kv = n.install_local("kv.lua", KV.as_bytes()).unwrap();
+        apps = vec![counter, other, hops, kv];
+    }
+    let (counter, other, hops, kv) = (apps[0], apps[1], apps[2], apps[3]);
+    assert_ne!(counter, other);
+
+    // End-node: each message runs at its key's root only; `other` sees none.
+    let oracle = Oracle::new(live.clone());
+    let keys = random_keys(7, 24);
+    let mut want = vec![0i128; nodes.len()];
+    for (i, key) in keys.iter().enumerate() {
+        let root = oracle.successor(key);
+        want[live.iter().position(|n| n.id == root.id).unwrap()] += 1;
+        let (key, msg) = (
+            *key,
+            message(counter, AppType::EndNode, &ciborium::Value::Null),
+        );
+        nodes[i % nodes.len()]
+            .call(move |k, now| k.api(now).route(key, msg, None))
+            .unwrap();
+    }
+    eventually(Duration::from_secs(20), || {
+        let got: Vec<i128> = nodes
+            .iter()
+            .map(|n| count(n, "counter", "delivered"))
+            .collect();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("deliveries {got:?}, want {want:?}"))
+        }
+    });
+    assert!(nodes.iter().all(|n| count(n, "other", "delivered") == 0));
+
+    // Per-hop: forward() runs at the source, every hop and the root.
+    let key = Id::key("far away");
+    let msg = message(hops, AppType::PerHop, &ciborium::Value::Null);
+    nodes[0]
+        .call(move |k, now| k.api(now).route(key, msg, None))
+        .unwrap();
+    eventually(Duration::from_secs(20), || {
+        let delivered: i128 = nodes.iter().map(|n| count(n, "hops", "delivered")).sum();
+        if delivered == 1 {
+            Ok(())
+        } else {
+            Err("not yet delivered".into())
+        }
+    });
+    let seen: i128 = nodes.iter().map(|n| count(n, "hops", "seen")).sum();
+    assert!(seen >= 1, "forward ran at least at the source");
+
+    // A remote call through a handle, across real sockets.
+    let me = nodes[2].me();
+    let arg = ciborium::Value::Map(vec![
+        (
+            ciborium::Value::Text("k".into()),
+            ciborium::Value::Bytes(b"colour".to_vec()),
+        ),
+        (
+            ciborium::Value::Text("v".into()),
+            ciborium::Value::Bytes(b"green".to_vec()),
+        ),
+    ]);
+    let msg = message(kv, AppType::EndNode, &arg);
+    nodes[2]
+        .call(move |k, now| k.api(now).send(me, msg))
+        .unwrap();
+    eventually(Duration::from_secs(20), || {
+        match stored(&nodes[2], "kv", "result") {
+            Some(ciborium::Value::Text(t)) if t == "green" => Ok(()),
+            other => Err(format!("result {other:?}")),
+        }
+    });
+}
