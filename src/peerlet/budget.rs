@@ -16,6 +16,13 @@
 //!   Lua leaves hooks disabled in them, so closing them later (which runs
 //!   `__close` handlers) must never happen; the coroutine library refuses it.
 //!
+//! - Memory pressure: Lua answers an allocation over the memory limit with a
+//!   full collection and a retry, so a script whose live data sits just under
+//!   the limit makes *every* allocation a full collection (measured: minutes
+//!   for one upcall of `memory_table.lua`). At each hook call, if the state is
+//!   within [`pressure_margin`] of its limit even after a full collection,
+//!   the activation is killed the same sticky way, as a memory abort.
+//!
 //! The budget is per upcall activation: instructions spent before a
 //! suspension and after its resume add up. The sandbox swaps the count in
 //! and out around each resume.
@@ -31,12 +38,30 @@ use mlua::{HookTriggers, Lua, Thread, VmState};
 /// its creation instead.
 pub(crate) const GRAIN: u32 = 1000;
 
+/// How close to its memory limit a state may stay after a full collection
+/// before it counts as exhausted: 1/16 of the limit, at least 64 KiB.
+pub(crate) fn pressure_margin(memory_limit: usize) -> usize {
+    (memory_limit / 16).max(64 << 10)
+}
+
+/// Why an activation was killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kill {
+    Instructions,
+    /// Live data this close to the memory limit after a full collection.
+    Memory {
+        used: usize,
+    },
+}
+
 /// Shared between the sandbox and the hook closure.
 pub(crate) struct Budget {
     limit: u64,
+    /// Above this many bytes after a full collection, the activation dies.
+    pressure: usize,
     used: Cell<u64>,
     total: Cell<u64>,
-    killed: Cell<bool>,
+    killed: Cell<Option<Kill>>,
     /// `chunk:line` where the budget ran out, when known.
     at: RefCell<Option<String>>,
     /// Threads the hook raised an error in (see the module doc).
@@ -46,17 +71,18 @@ pub(crate) struct Budget {
 /// What one stretch of running under the budget left behind.
 pub(crate) struct Spent {
     pub used: u64,
-    pub killed: bool,
+    pub killed: Option<Kill>,
     pub at: Option<String>,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: u64) -> Rc<Budget> {
+    pub(crate) fn new(limit: u64, memory_limit: usize) -> Rc<Budget> {
         Rc::new(Budget {
             limit,
+            pressure: memory_limit.saturating_sub(pressure_margin(memory_limit)),
             used: Cell::new(0),
             total: Cell::new(0),
-            killed: Cell::new(false),
+            killed: Cell::new(None),
             at: RefCell::new(None),
             aborted: RefCell::new(Vec::new()),
         })
@@ -72,13 +98,13 @@ impl Budget {
     }
 
     pub(crate) fn killed(&self) -> bool {
-        self.killed.get()
+        self.killed.get().is_some()
     }
 
     /// Starts (or continues) an activation that has already used `used`.
     pub(crate) fn begin(&self, used: u64) {
         self.used.set(used);
-        self.killed.set(false);
+        self.killed.set(None);
         self.at.replace(None);
     }
 
@@ -87,7 +113,7 @@ impl Budget {
     pub(crate) fn finish(self: &Rc<Budget>, lua: &Lua) -> mlua::Result<Spent> {
         let spent = Spent {
             used: self.used.get(),
-            killed: self.killed.replace(false),
+            killed: self.killed.replace(None),
             at: self.at.replace(None),
         };
         arm(lua, self, false)?;
@@ -97,8 +123,8 @@ impl Budget {
     /// Counts `n` instructions done where the hook cannot see them, and kills
     /// the activation if that spends the budget.
     pub(crate) fn charge(self: &Rc<Budget>, lua: &Lua, n: u64) -> mlua::Result<()> {
-        if self.killed.get() || self.add(n) {
-            return self.kill(lua, None);
+        if self.killed() || self.add(n) {
+            return self.kill(lua, Kill::Instructions, None);
         }
         Ok(())
     }
@@ -121,8 +147,9 @@ impl Budget {
         used > self.limit
     }
 
-    fn kill(self: &Rc<Budget>, lua: &Lua, at: Option<String>) -> mlua::Result<()> {
-        self.killed.set(true);
+    fn kill(self: &Rc<Budget>, lua: &Lua, why: Kill, at: Option<String>) -> mlua::Result<()> {
+        let why = *self.killed.get().get_or_insert(why);
+        self.killed.set(Some(why));
         if self.at.borrow().is_none() {
             self.at.replace(at);
         }
@@ -134,29 +161,42 @@ impl Budget {
             }
         }
         arm(lua, self, true)?;
-        Err(mlua::Error::runtime(format!(
-            "instruction budget of {} exceeded",
-            self.limit
-        )))
+        Err(match why {
+            Kill::Instructions => {
+                mlua::Error::runtime(format!("instruction budget of {} exceeded", self.limit))
+            }
+            Kill::Memory { .. } => mlua::Error::MemoryError("memory limit reached".into()),
+        })
     }
 
     fn on_hook(self: &Rc<Budget>, lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
-        if self.killed.get() {
-            return self.kill(lua, None).map(|()| VmState::Continue);
+        if let Some(why) = self.killed.get() {
+            return self.kill(lua, why, None).map(|()| VmState::Continue);
         }
         if debug.event() != DebugEvent::Count {
             // A call event on a thread still armed from an earlier kill.
             arm(lua, self, false)?;
             return Ok(VmState::Continue);
         }
-        if self.add(GRAIN as u64) {
-            let src = debug.source();
-            let at = debug
-                .current_line()
-                .map(|line| format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")));
-            return self.kill(lua, at).map(|()| VmState::Continue);
+        let over_budget = self.add(GRAIN as u64);
+        let mut why = over_budget.then_some(Kill::Instructions);
+        if why.is_none() && lua.used_memory() > self.pressure {
+            lua.gc_collect()?;
+            let used = lua.used_memory();
+            if used > self.pressure {
+                why = Some(Kill::Memory { used });
+            }
         }
-        Ok(VmState::Continue)
+        match why {
+            None => Ok(VmState::Continue),
+            Some(why) => {
+                let src = debug.source();
+                let at = debug
+                    .current_line()
+                    .map(|line| format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")));
+                self.kill(lua, why, at).map(|()| VmState::Continue)
+            }
+        }
     }
 }
 

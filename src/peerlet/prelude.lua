@@ -7,7 +7,11 @@
 -- is MARK is a host call travelling up to the host, never a script's yield.
 local MARK, host = ...
 
+-- Everything the wrappers call is captured here: a script may replace the
+-- globals, and a wrapper calling a script's `pcall` would hand it the raw
+-- C function.
 local rawequal, rawget, error, type, select, tostring = rawequal, rawget, error, type, select, tostring
+local pcall, table_concat = pcall, table.concat
 local math_tointeger, maxinteger = math.tointeger, math.maxinteger
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_status, co_running, co_isyieldable, co_close =
@@ -113,11 +117,11 @@ function _G.print(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
-  host.log("info", table.concat(parts, "\t"))
+  host.log("info", table_concat(parts, "\t"))
 end
 
 function _G.warn(...)
-  host.log("warn", table.concat({ ... }))
+  host.log("warn", table_concat({ ... }))
 end
 
 function _G.collectgarbage(opt)
@@ -131,34 +135,44 @@ local raw_rep, raw_format = string.rep, string.format
 local raw_find, raw_match, raw_gmatch, raw_gsub = string.find, string.match, string.gmatch, string.gsub
 local check_rep, check_format, check_pattern = host.check_rep, host.check_format, host.check_pattern
 
+-- A wrapped C function's error carries no position (Lua takes it from the
+-- caller, here `pcall`); give it the peerlet's line. Errors raised by
+-- script callbacks (a gsub function, a metamethod) keep their own.
+local function rethrow(ok, ...)
+  if ok then return ... end
+  local e = ...
+  if type(e) == "string" and not raw_find(e, "^[^:\n]*:%d+: ") then error(e, 2) end
+  error(e, 0)
+end
+
 function string.rep(s, n, sep)
   check_rep(s, n, sep)
-  return raw_rep(s, n, sep)
+  return rethrow(pcall(raw_rep, s, n, sep))
 end
 
 function string.format(fmt, ...)
   check_format(fmt, ...)
-  return raw_format(fmt, ...)
+  return rethrow(pcall(raw_format, fmt, ...))
 end
 
 function string.find(s, p, init, plain)
   if not plain then check_pattern("find", s, p) end
-  return raw_find(s, p, init, plain)
+  return rethrow(pcall(raw_find, s, p, init, plain))
 end
 
 function string.match(s, p, init)
   check_pattern("match", s, p)
-  return raw_match(s, p, init)
+  return rethrow(pcall(raw_match, s, p, init))
 end
 
 function string.gmatch(s, p, init)
   check_pattern("gmatch", s, p)
-  return raw_gmatch(s, p, init)
+  return rethrow(pcall(raw_gmatch, s, p, init))
 end
 
 function string.gsub(s, p, repl, n)
   check_pattern("gsub", s, p)
-  return raw_gsub(s, p, repl, n)
+  return rethrow(pcall(raw_gsub, s, p, repl, n))
 end
 
 string.dump = nil
@@ -234,19 +248,19 @@ end
 
 function table.concat(t, sep, i, j)
   check_concat(t, sep, i, j)
-  return raw_concat(t, sep, i, j)
+  return rethrow(pcall(raw_concat, t, sep, i, j))
 end
 
 function table.unpack(t, i, j)
   i = i or 1
   if j == nil then j = #t end
   check_unpack(i, j)
-  return raw_unpack(t, i, j)
+  return rethrow(pcall(raw_unpack, t, i, j))
 end
 
 function table.sort(t, cmp)
   check_sort(t)
-  return raw_sort(t, cmp)
+  return rethrow(pcall(raw_sort, t, cmp))
 end
 
 -- The string metatable's __index is the `string` table above; hide the

@@ -7,7 +7,7 @@ use mlua::chunk::ChunkMode;
 use mlua::thread::ThreadStatus;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
 
-use super::budget::{self, Budget, Spent};
+use super::budget::{self, Budget, Kill, Spent};
 use super::error::{cause, describe, Cause, SandboxError};
 use super::stdlib::{self, Prelude};
 use super::Limits;
@@ -87,7 +87,7 @@ impl Sandbox {
         };
         let lua = stdlib::new_state().map_err(host)?;
         let peerlet: Rc<str> = name.into();
-        let budget = Budget::new(limits.instructions);
+        let budget = Budget::new(limits.instructions, limits.memory_bytes);
         let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
         lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
         budget::arm(&lua, &budget, false).map_err(host)?;
@@ -185,6 +185,13 @@ impl Sandbox {
         };
         let _ = self.lua.gc_collect();
         Err(result)
+    }
+
+    /// The loaded module table `P`, for the host to read fields with raw
+    /// access (`rawget`), e.g. a declared app type. `None` before a successful
+    /// load and after the peerlet is stopped.
+    pub fn module(&self) -> Option<&Table> {
+        self.module.as_ref()
     }
 
     /// Whether the loaded module has a function named `name`.
@@ -386,12 +393,17 @@ impl Sandbox {
                 .map_err(|e| self.host_error(e))?;
             act.used = spent.used;
             let values = match result {
-                Ok(_) if spent.killed => {
-                    let e = mlua::Error::runtime("budget");
-                    return Err(self.failed(&act.upcall, &e, Some(spent)));
+                Ok(values) if spent.killed.is_none() => values,
+                other => {
+                    // Drop the dead thread first, so the collection after
+                    // the abort can free what its stack held.
+                    let upcall = act.upcall;
+                    drop(act.thread);
+                    let e = other
+                        .err()
+                        .unwrap_or_else(|| mlua::Error::runtime("killed"));
+                    return Err(self.failed(&upcall, &e, Some(spent)));
                 }
-                Ok(values) => values,
-                Err(e) => return Err(self.failed(&act.upcall, &e, Some(spent))),
             };
             if act.thread.status() != ThreadStatus::Resumable {
                 return Ok(UpcallOutcome::Done(values));
@@ -431,12 +443,27 @@ impl Sandbox {
         let upcall = upcall.to_string();
         let err = match spent {
             Some(Spent {
-                killed: true, at, ..
+                killed: Some(Kill::Instructions),
+                at,
+                ..
             }) => SandboxError::Budget {
                 peerlet,
                 upcall,
                 limit: self.budget.limit(),
                 at,
+            },
+            Some(Spent {
+                killed: Some(Kill::Memory { used }),
+                at,
+                ..
+            }) => SandboxError::Memory {
+                peerlet,
+                upcall,
+                limit: self.limits.memory_bytes,
+                detail: format!(
+                    "{used} bytes still live after a full collection{}",
+                    at.map(|at| format!(" at {at}")).unwrap_or_default()
+                ),
             },
             _ => match cause(e) {
                 Cause::Memory(detail) => SandboxError::Memory {
@@ -482,5 +509,13 @@ impl Sandbox {
         self.pending.clear();
         self.budget.forget_aborted();
         let _ = self.lua.globals().clear();
+        // Lua shrinks its string table and stacks a step per cycle.
+        for _ in 0..8 {
+            let before = self.lua.used_memory();
+            let _ = self.lua.gc_collect();
+            if self.lua.used_memory() + 1024 >= before {
+                break;
+            }
+        }
     }
 }

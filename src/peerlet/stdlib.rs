@@ -109,7 +109,7 @@ pub(crate) fn install(
             };
             if n > 0 {
                 let total = n * len as i128 + (n - 1) * sep_len as i128;
-                too_big("string.rep", total, max)?;
+                too_big(lua, "string.rep", total, max)?;
             }
             Ok(())
         })?,
@@ -118,7 +118,12 @@ pub(crate) fn install(
         "check_format",
         lua.create_function(move |lua, (fmt, args): (Value, Variadic<Value>)| {
             if let Some(fmt) = coerce(lua, &fmt) {
-                too_big("string.format", format_bound(lua, &fmt, &args) as i128, max)?;
+                too_big(
+                    lua,
+                    "string.format",
+                    format_bound(lua, &fmt, &args) as i128,
+                    max,
+                )?;
             }
             Ok(())
         })?,
@@ -129,6 +134,7 @@ pub(crate) fn install(
             move |lua, (t, sep, i, j): (Value, Value, Option<i64>, Option<i64>)| {
                 if let Value::Table(t) = t {
                     too_big(
+                        lua,
                         "table.concat",
                         concat_bound(lua, &t, &sep, i, j) as i128,
                         max,
@@ -141,11 +147,12 @@ pub(crate) fn install(
     let most = limits.unpack_results as i128;
     host.raw_set(
         "check_unpack",
-        lua.create_function(move |_, (i, j): (Value, Value)| {
+        lua.create_function(move |lua, (i, j): (Value, Value)| {
             if let (Some(i), Some(j)) = (i.as_i64(), j.as_i64()) {
                 if j as i128 - i as i128 + 1 > most {
                     return Err(mlua::Error::external(WorkLimit(format!(
-                        "table.unpack: {} results is over the limit of {most}",
+                        "{}table.unpack: {} results is over the limit of {most}",
+                        script_where(lua),
                         j as i128 - i as i128 + 1
                     ))));
                 }
@@ -164,8 +171,9 @@ pub(crate) fn install(
             let work = pattern_work(&s, &p, fname != "gmatch", cap);
             if work > cap {
                 return Err(mlua::Error::external(WorkLimit(format!(
-                    "string.{fname}: pattern too complex for a subject of {} bytes \
+                    "{}string.{fname}: pattern too complex for a subject of {} bytes \
                      (over {cap} matching steps)",
+                    script_where(lua),
                     s.len()
                 ))));
             }
@@ -176,7 +184,7 @@ pub(crate) fn install(
     let mark = lua.create_table()?;
     let make_suspending: Function = lua
         .load(PRELUDE)
-        .set_name("=[sandbox prelude]")
+        .set_name("=[sandbox]")
         .set_mode(ChunkMode::Text)
         .call((&mark, host))?;
     Ok(Prelude {
@@ -186,7 +194,7 @@ pub(crate) fn install(
     })
 }
 
-fn check_metatable(_: &Lua, mt: Value) -> mlua::Result<()> {
+fn check_metatable(lua: &Lua, mt: Value) -> mlua::Result<()> {
     if let Value::Table(mt) = mt {
         for (field, why) in [
             (
@@ -204,7 +212,8 @@ fn check_metatable(_: &Lua, mt: Value) -> mlua::Result<()> {
         ] {
             if !mt.raw_get::<Value>(field)?.is_nil() {
                 return Err(mlua::Error::runtime(format!(
-                    "setmetatable: metatables with `{field}` are not allowed in peerlets ({why})"
+                    "{}setmetatable: metatables with `{field}` are not allowed in peerlets ({why})",
+                    script_where(lua)
                 )));
             }
         }
@@ -214,27 +223,43 @@ fn check_metatable(_: &Lua, mt: Value) -> mlua::Result<()> {
 
 /// `table.sort` loops in C over `#t` elements read with `t[i]`; with `__len`
 /// and a C function as `__index` that loop has no Lua instruction to count.
-fn check_sort(_: &Lua, t: Value) -> mlua::Result<()> {
+fn check_sort(lua: &Lua, t: Value) -> mlua::Result<()> {
     if let Value::Table(t) = t {
         if let Some(mt) = t.metatable() {
             if !mt.raw_get::<Value>("__len")?.is_nil() || !mt.raw_get::<Value>("__index")?.is_nil()
             {
-                return Err(mlua::Error::runtime(
-                    "table.sort: tables with `__len` or `__index` metamethods cannot be sorted in a peerlet",
-                ));
+                return Err(mlua::Error::runtime(format!(
+                    "{}table.sort: tables with `__len` or `__index` metamethods \
+                     cannot be sorted in a peerlet",
+                    script_where(lua)
+                )));
             }
         }
     }
     Ok(())
 }
 
-fn too_big(what: &str, total: i128, max: u64) -> mlua::Result<()> {
+fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     if total > max as i128 {
         return Err(mlua::Error::MemoryError(format!(
-            "{what}: a result of {total} bytes is over the limit of {max} bytes"
+            "{}{what}: a result of {total} bytes is over the limit of {max} bytes",
+            script_where(lua)
         )));
     }
     Ok(())
+}
+
+/// `chunk:line: ` of the script line that called the wrapper that called
+/// this host function (stack level 0 is the host function, 1 the wrapper in
+/// prelude.lua), so refusals point at the peerlet's code.
+fn script_where(lua: &Lua) -> String {
+    lua.inspect_stack(2, |d| {
+        let line = d.current_line()?;
+        let src = d.source().short_src?.into_owned();
+        Some(format!("{src}:{line}: "))
+    })
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// The bytes of a string or number argument as Lua would see them; `None`
