@@ -29,6 +29,10 @@ pub struct Args {
     /// The node's ring id (40 hex digits); default: the key of its address.
     #[arg(long)]
     pub id: Option<Id>,
+    /// Install this peerlet (a Lua file, unsigned: this node's own) once the
+    /// node is part of a ring. Repeatable.
+    #[arg(long, value_name = "FILE.lua")]
+    pub load: Vec<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -108,6 +112,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    for file in &args.load {
+        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let chunk = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("peerlet.lua");
+        let app = node.install_local(chunk, &source)?;
+        tracing::info!("installed {} as app {app}", file.display());
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;

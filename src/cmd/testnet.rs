@@ -17,6 +17,10 @@ pub struct Args {
     /// Default: any free ports.
     #[arg(long)]
     pub base_port: Option<u16>,
+    /// Install this peerlet (a Lua file, unsigned: each node's own) on
+    /// every node once the ring is up. Repeatable.
+    #[arg(long, value_name = "FILE.lua")]
+    pub load: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -51,6 +55,17 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     for node in &nodes {
         println!("{} {}", node.addr(), node.id());
+    }
+    for file in &args.load {
+        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let chunk = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("peerlet.lua");
+        for node in &nodes {
+            node.install_local(chunk, &source)?;
+        }
+        tracing::info!("{} installed on {} nodes", file.display(), nodes.len());
     }
     tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
     let _ = stop.recv();

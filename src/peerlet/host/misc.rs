@@ -63,10 +63,10 @@ pub(super) fn log(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
             let line = render(&args);
             let name = &h.name;
             match level {
-                "debug" => tracing::debug!(peerlet = %name, "{line}"),
-                "info" => tracing::info!(peerlet = %name, "{line}"),
-                "warn" => tracing::warn!(peerlet = %name, "{line}"),
-                _ => tracing::error!(peerlet = %name, "{line}"),
+                "debug" => tracing::debug!(target: "peerlet", peerlet = %name, "{line}"),
+                "info" => tracing::info!(target: "peerlet", peerlet = %name, "{line}"),
+                "warn" => tracing::warn!(target: "peerlet", peerlet = %name, "{line}"),
+                _ => tracing::error!(target: "peerlet", peerlet = %name, "{line}"),
             }
             Ok(())
         })?;
