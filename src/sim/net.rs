@@ -352,6 +352,7 @@ impl SimNet {
     /// Starts a lookup for each `(from, key)` at once and runs the network
     /// until every one is answered (or timed out). Results in input order.
     pub fn lookups(&mut self, asks: &[(usize, Id)]) -> Vec<Result<Found, RouteError>> {
+        let first = self.events.len();
         let mut waiting: HashMap<(usize, u64), usize> = HashMap::new();
         for (k, &(from, key)) in asks.iter().enumerate() {
             let req = self.with_node(from, |kbr, now| kbr.chord_mut().lookup(now, key));
@@ -359,20 +360,26 @@ impl SimNet {
         }
         let mut out: Vec<Result<Found, RouteError>> = vec![Err(RouteError::Timeout); asks.len()];
         let limit = self.now + self.cfg.chord.lookup_deadline() + Duration::from_secs(1);
+        // Scan only events that are new since the last look; take the
+        // answers out at the end.
+        let mut scanned = first;
+        let mut answered: Vec<usize> = Vec::new();
         while !waiting.is_empty() {
-            let mut rest = Vec::new();
-            for (i, t, ev) in std::mem::take(&mut self.events) {
-                match ev {
-                    KbrEvent::LookupDone { req, result, .. } if waiting.contains_key(&(i, req)) => {
-                        out[waiting.remove(&(i, req)).expect("waiting")] = result;
+            for (pos, (i, _, ev)) in self.events.iter().enumerate().skip(scanned) {
+                if let KbrEvent::LookupDone { req, result, .. } = ev {
+                    if let Some(k) = waiting.remove(&(*i, *req)) {
+                        out[k] = result.clone();
+                        answered.push(pos);
                     }
-                    other => rest.push((i, t, other)),
                 }
             }
-            self.events = rest;
+            scanned = self.events.len();
             if !waiting.is_empty() && !self.step(limit) {
                 break;
             }
+        }
+        for pos in answered.into_iter().rev() {
+            self.events.remove(pos);
         }
         out
     }
