@@ -7,14 +7,23 @@
 //!   it: the host's upcall threads and every coroutine the script creates.
 //!   (`set_hook` misses script coroutines.)
 //! - While under budget the hook fires every [`GRAIN`] instructions. Once the
-//!   budget is spent the activation is *killed*: the hook errors on every
-//!   fire from then on, and re-arms the thread it fires in to fire on every
-//!   instruction and every call. A `pcall` loop can catch one error, but its
-//!   next instruction, or its next call to `pcall`, raises again outside the
-//!   protected call, so `while true do pcall(f) end` ends too.
-//! - Threads in which the hook raised an error are remembered as *aborted*:
-//!   Lua leaves hooks disabled in them, so closing them later (which runs
-//!   `__close` handlers) must never happen; the coroutine library refuses it.
+//!   budget is spent the activation is *killed*, and every later hook call
+//!   in it stops the thread it fires in:
+//!   - where the thread can yield (almost always: upcall threads and script
+//!     coroutines), the hook *yields* it. Nothing unwinds, so no `pcall`
+//!     catches anything, no `xpcall` handler and no `__close` runs; each
+//!     resumer runs at most [`GRAIN`] more instructions before its own hook
+//!     yields it too, up to the host, which drops the upcall thread unresumed.
+//!   - where it cannot (inside a C call such as a `table.sort` comparator or a
+//!     metamethod called from C, or the host's main thread), the hook raises
+//!     an error and re-arms that thread to fire on every instruction and
+//!     call: a `pcall` loop catches one error, but its next instruction, or
+//!     its next call to `pcall`, raises again outside the protected call.
+//!     Threads stopped this way are remembered as *aborted*: Lua leaves their
+//!     hooks off, so closing them later (which runs `__close` handlers) must
+//!     never happen; the coroutine library refuses it. And because mlua
+//!     closes the running function's to-be-closed variables while raising
+//!     the hook's error, every `__close` handler is first replaced by a no-op.
 //!
 //! - Memory pressure: Lua answers an allocation over the memory limit with a
 //!   full collection and a retry, so a script whose live data sits just under
@@ -31,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use mlua::debug::{Debug, DebugEvent};
-use mlua::{HookTriggers, Lua, Thread, VmState};
+use mlua::{Function, HookTriggers, Lua, Table, Thread, Value, VmState};
 
 /// Instructions between two hook calls while under budget. A coroutine that
 /// finishes before its first hook call is counted by [`Budget::charge`] at
@@ -66,6 +75,18 @@ pub(crate) struct Budget {
     at: RefCell<Option<String>>,
     /// Threads the hook raised an error in (see the module doc).
     aborted: RefCell<Vec<Thread>>,
+    /// The last thread asked to yield, and [`Budget::resumes`] at the time.
+    /// Asked again with no resume in between, it was not yieldable (mlua
+    /// ignores a hook's yield there) and gets an error instead.
+    asked: RefCell<Option<(Thread, u64)>>,
+    /// Script-side resumes seen since the kill (the coroutine wrappers report
+    /// them while `flags.killed` is set).
+    resumes: Cell<u64>,
+    /// A table the Lua wrappers read cheaply: `killed` mirrors the kill.
+    flags: RefCell<Option<Table>>,
+    /// Weak set of every table the script made a metatable, and a function
+    /// that does nothing (see [`Budget::defuse_close_handlers`]).
+    metatables: RefCell<Option<(Table, Function)>>,
 }
 
 /// What one stretch of running under the budget left behind.
@@ -85,7 +106,52 @@ impl Budget {
             killed: Cell::new(None),
             at: RefCell::new(None),
             aborted: RefCell::new(Vec::new()),
+            asked: RefCell::new(None),
+            resumes: Cell::new(0),
+            flags: RefCell::new(None),
+            metatables: RefCell::new(None),
         })
+    }
+
+    /// The weak set the `setmetatable` wrapper fills, and a no-op function.
+    pub(crate) fn set_metatables(&self, set: Table, noop: Function) {
+        self.metatables.replace(Some((set, noop)));
+    }
+
+    /// Replaces every `__close` handler in the script's metatables by a no-op.
+    ///
+    /// Why: when the hook raises an error, mlua (0.12.2) clears the running
+    /// Lua function's stack with `lua_settop` from inside the hook, which
+    /// closes that function's to-be-closed variables while hooks are off. A
+    /// `__close` added to a metatable after `setmetatable` would then run
+    /// unstoppable. Called only when an activation is killed by an error.
+    fn defuse_close_handlers(&self) {
+        if let Some((set, noop)) = self.metatables.borrow().as_ref() {
+            let _ = set.for_each(|mt: Value, _: Value| {
+                if let Value::Table(mt) = mt {
+                    if !mt.raw_get::<Value>("__close")?.is_nil() {
+                        mt.raw_set("__close", noop)?;
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// The table whose `killed` field the prelude's wrappers read.
+    pub(crate) fn set_flags(&self, flags: Table) {
+        self.flags.replace(Some(flags));
+    }
+
+    /// Called by the coroutine wrappers for each resume after a kill.
+    pub(crate) fn note_resume(&self) {
+        self.resumes.set(self.resumes.get() + 1);
+    }
+
+    fn mirror_killed(&self, killed: bool) {
+        if let Some(flags) = self.flags.borrow().as_ref() {
+            let _ = flags.raw_set("killed", killed);
+        }
     }
 
     pub(crate) fn limit(&self) -> u64 {
@@ -106,6 +172,8 @@ impl Budget {
         self.used.set(used);
         self.killed.set(None);
         self.at.replace(None);
+        self.asked.replace(None);
+        self.mirror_killed(false);
     }
 
     /// Ends a stretch of running: reports it and re-arms the coarse hook on
@@ -116,6 +184,8 @@ impl Budget {
             killed: self.killed.replace(None),
             at: self.at.replace(None),
         };
+        self.asked.replace(None);
+        self.mirror_killed(false);
         arm(lua, self, false)?;
         Ok(spent)
     }
@@ -124,14 +194,14 @@ impl Budget {
     /// the activation if that spends the budget.
     pub(crate) fn charge(self: &Rc<Budget>, lua: &Lua, n: u64) -> mlua::Result<()> {
         if self.killed() || self.add(n) {
-            return self.kill(lua, Kill::Instructions, None);
+            return self.kill(lua, Kill::Instructions, None, false).map(|_| ());
         }
         Ok(())
     }
 
     /// Whether the hook raised an error in `thread` (so hooks may be off in it).
     pub(crate) fn was_aborted(&self, thread: &Thread) -> bool {
-        self.aborted.borrow().iter().any(|t| t == thread)
+        self.aborted.borrow().contains(thread)
     }
 
     /// Forgets aborted threads; called when the peerlet is stopped.
@@ -147,16 +217,35 @@ impl Budget {
         used > self.limit
     }
 
-    fn kill(self: &Rc<Budget>, lua: &Lua, why: Kill, at: Option<String>) -> mlua::Result<()> {
+    /// Stops the running thread: by yielding when `can_yield` (a count event)
+    /// and the thread is yieldable, else by an error (see the module doc).
+    fn kill(
+        self: &Rc<Budget>,
+        lua: &Lua,
+        why: Kill,
+        at: Option<String>,
+        can_yield: bool,
+    ) -> mlua::Result<VmState> {
         let why = *self.killed.get().get_or_insert(why);
         self.killed.set(Some(why));
         if self.at.borrow().is_none() {
             self.at.replace(at);
         }
+        self.mirror_killed(true);
         let thread = lua.current_thread();
+        if can_yield {
+            let resumes = self.resumes.get();
+            let ignored =
+                matches!(&*self.asked.borrow(), Some((t, r)) if *t == thread && *r == resumes);
+            if !ignored {
+                self.asked.replace(Some((thread, resumes)));
+                return Ok(VmState::Yield);
+            }
+        }
+        self.defuse_close_handlers();
         {
             let mut aborted = self.aborted.borrow_mut();
-            if !aborted.iter().any(|t| *t == thread) {
+            if !aborted.contains(&thread) {
                 aborted.push(thread);
             }
         }
@@ -170,10 +259,11 @@ impl Budget {
     }
 
     fn on_hook(self: &Rc<Budget>, lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
+        let count = debug.event() == DebugEvent::Count;
         if let Some(why) = self.killed.get() {
-            return self.kill(lua, why, None).map(|()| VmState::Continue);
+            return self.kill(lua, why, None, count);
         }
-        if debug.event() != DebugEvent::Count {
+        if !count {
             // A call event on a thread still armed from an earlier kill.
             arm(lua, self, false)?;
             return Ok(VmState::Continue);
@@ -194,7 +284,7 @@ impl Budget {
                 let at = debug
                     .current_line()
                     .map(|line| format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")));
-                self.kill(lua, why, at).map(|()| VmState::Continue)
+                self.kill(lua, why, at, true)
             }
         }
     }

@@ -222,7 +222,7 @@ mod tests {
         assert!(single_match(b'b', b"[a-c]"));
         assert!(!single_match(b'b', b"[^a-c]"));
         assert!(single_match(b'7', b"[%d]"));
-        assert!(single_match(b' ', b"%S") == false);
+        assert!(!single_match(b' ', b"%S"));
         assert_eq!(class_end(b"[%]]x", 0), 4);
         assert_eq!(class_end(b"%ax", 0), 2);
     }

@@ -77,6 +77,24 @@ pub(crate) fn install(
     )?;
     let b = Rc::clone(budget);
     host.raw_set("killed", lua.create_function(move |_, ()| Ok(b.killed()))?)?;
+    let metatables = lua.create_table()?;
+    let weak_keys = lua.create_table()?;
+    weak_keys.raw_set("__mode", "k")?;
+    metatables.set_metatable(Some(weak_keys))?;
+    budget.set_metatables(metatables.clone(), lua.create_function(|_, ()| Ok(()))?);
+    host.raw_set("metatables", metatables)?;
+    let flags = lua.create_table()?;
+    flags.raw_set("killed", false)?;
+    budget.set_flags(flags.clone());
+    host.raw_set("flags", flags)?;
+    let b = Rc::clone(budget);
+    host.raw_set(
+        "note_resume",
+        lua.create_function(move |_, ()| {
+            b.note_resume();
+            Ok(())
+        })?,
+    )?;
     let b = Rc::clone(budget);
     host.raw_set(
         "aborted",
@@ -148,7 +166,7 @@ pub(crate) fn install(
     host.raw_set(
         "check_unpack",
         lua.create_function(move |lua, (i, j): (Value, Value)| {
-            if let (Some(i), Some(j)) = (i.as_i64(), j.as_i64()) {
+            if let (Some(i), Some(j)) = (number(&i), number(&j)) {
                 if j as i128 - i as i128 + 1 > most {
                     return Err(mlua::Error::external(WorkLimit(format!(
                         "{}table.unpack: {} results is over the limit of {most}",
@@ -239,6 +257,14 @@ fn check_sort(lua: &Lua, t: Value) -> mlua::Result<()> {
     Ok(())
 }
 
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
 fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     if total > max as i128 {
         return Err(mlua::Error::MemoryError(format!(
@@ -249,17 +275,20 @@ fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `chunk:line: ` of the script line that called the wrapper that called
-/// this host function (stack level 0 is the host function, 1 the wrapper in
-/// prelude.lua), so refusals point at the peerlet's code.
+/// `chunk:line: ` of the nearest peerlet line on the stack (skipping this
+/// host function and the prelude's wrappers), so refusals point at the
+/// peerlet's code. Empty when there is none (a tail call hid it).
 fn script_where(lua: &Lua) -> String {
-    lua.inspect_stack(2, |d| {
-        let line = d.current_line()?;
-        let src = d.source().short_src?.into_owned();
-        Some(format!("{src}:{line}: "))
-    })
-    .flatten()
-    .unwrap_or_default()
+    (1..6)
+        .find_map(|level| {
+            lua.inspect_stack(level, |d| {
+                let line = d.current_line()?;
+                let src = d.source().short_src?.into_owned();
+                (src != "[sandbox]").then(|| format!("{src}:{line}: "))
+            })
+            .flatten()
+        })
+        .unwrap_or_default()
 }
 
 /// The bytes of a string or number argument as Lua would see them; `None`
