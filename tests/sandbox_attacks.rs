@@ -7,6 +7,15 @@ use std::rc::Rc;
 use mlua::{MultiValue, Value};
 use peerlet::peerlet::{cbor_to_lua, lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
 
+/// Default limits, but with a wall-clock backstop far out of reach, so the
+/// tests see the deterministic limits (instructions, memory) on any machine.
+fn limits() -> Limits {
+    Limits {
+        upcall_time: std::time::Duration::from_secs(120),
+        ..Limits::default()
+    }
+}
+
 fn sandbox_with(src: &str, limits: &Limits) -> Sandbox {
     let mut sb = Sandbox::new("attack", limits).unwrap();
     sb.load("attack.lua", src.as_bytes()).unwrap();
@@ -14,7 +23,7 @@ fn sandbox_with(src: &str, limits: &Limits) -> Sandbox {
 }
 
 fn sandbox(src: &str) -> Sandbox {
-    sandbox_with(src, &Limits::default())
+    sandbox_with(src, &limits())
 }
 
 /// A module with one upcall `go` whose body is `body`.
@@ -63,7 +72,7 @@ fn assert_memory<T: std::fmt::Debug>(r: Result<T, SandboxError>) {
 
 /// The sandbox still runs plain code after whatever happened.
 fn assert_still_works(sb: &mut Sandbox) {
-    let mut probe = Sandbox::new("probe", &Limits::default()).unwrap();
+    let mut probe = Sandbox::new("probe", &limits()).unwrap();
     probe
         .load("probe.lua", b"return {go = function() return 1 + 1 end}")
         .unwrap();
@@ -252,7 +261,7 @@ fn string_rep_is_bounded_before_the_call() {
 fn a_huge_allocation_hits_the_memory_limit() {
     let limits = Limits {
         string_bytes: usize::MAX,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = sandbox_with(
         &upcall("return #string.rep('x', 100 * 1024 * 1024)"),
@@ -268,7 +277,7 @@ fn a_huge_allocation_hits_the_memory_limit() {
 fn gsub_growth_hits_the_memory_limit() {
     let limits = Limits {
         memory_bytes: 2 << 20,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = sandbox_with(
         &upcall("return ('x'):rep(1e6):gsub('.', '%0%0%0')"),
@@ -417,19 +426,19 @@ fn values_handed_to_the_host_are_read_raw() {
     ));
     let sent: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let s = Rc::clone(&sent);
-    let limits = sb.limits().clone();
+    let sb_limits = sb.limits().clone();
     let send = sb
         .lua()
         .create_function(move |_, v: Value| {
             s.borrow_mut()
-                .push(lua_to_cbor(&v, &limits).map_err(mlua::Error::external)?);
+                .push(lua_to_cbor(&v, &sb_limits).map_err(mlua::Error::external)?);
             Ok(())
         })
         .unwrap();
     sb.lua().globals().raw_set("send", send).unwrap();
     go(&mut sb).unwrap();
     let lua = mlua::Lua::new();
-    let back = cbor_to_lua(&lua, &sent.borrow()[0], &Limits::default()).unwrap();
+    let back = cbor_to_lua(&lua, &sent.borrow()[0], &limits()).unwrap();
     assert_eq!(back.as_table().unwrap().raw_len(), 2);
 }
 
@@ -443,14 +452,14 @@ fn collectgarbage_only_counts() {
 
 #[test]
 fn loads_are_checked() {
-    let mut sb = Sandbox::new("bad", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("bad", &limits()).unwrap();
     let err = sb.load("bad.lua", b"return 42").unwrap_err();
     assert!(err.to_string().contains("must return a table"), "{err}");
-    let mut sb = Sandbox::new("bad", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("bad", &limits()).unwrap();
     let err = sb.load("bad.lua", b"local x = \n\n )").unwrap_err();
     assert!(matches!(err, SandboxError::Load { .. }), "{err}");
     assert!(err.to_string().contains("bad.lua:3"), "{err}");
-    let mut sb = Sandbox::new("twice", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("twice", &limits()).unwrap();
     sb.load("a.lua", b"return {}").unwrap();
     assert!(sb.load("a.lua", b"return {}").is_err());
     assert!(matches!(
@@ -472,4 +481,92 @@ fn runtime_errors_are_not_strikes() {
     }
     assert_eq!(sb.aborts(), 0);
     assert!(!sb.is_stopped());
+}
+
+#[test]
+fn tostring_metamethods_called_from_c_are_bounded() {
+    assert_budget(run(
+        "print(setmetatable({}, {__tostring = function() while true do end end}))",
+    ));
+    assert_budget(run(
+        "return string.format('%s', setmetatable({}, {__tostring = function() while true do end end}))",
+    ));
+    assert_budget(run(
+        "for _ in ipairs(setmetatable({}, {__index = function() while true do end end})) do end",
+    ));
+}
+
+#[test]
+fn a_stopped_coroutine_resumed_later_is_budgeted_again() {
+    let mut sb = sandbox(
+        r#"local P = {}
+        local co
+        function P.arm()
+          co = coroutine.create(function() while true do end end)
+          coroutine.resume(co)
+        end
+        function P.again() return coroutine.resume(co) end
+        return P"#,
+    );
+    assert_budget(sb.start_upcall("arm", ()));
+    assert_budget(sb.start_upcall("again", ()));
+    assert!(sb.is_stopped() || sb.aborts() == 2);
+}
+
+#[test]
+fn coroutine_nesting_and_load_time_memory_end_in_errors() {
+    let err = run(
+        "local function nest(n) return coroutine.wrap(function() return nest(n + 1) end)() end return nest(1)",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SandboxError::Runtime { .. } | SandboxError::Memory { .. }
+        ),
+        "{err}"
+    );
+    let mut sb = Sandbox::new("hoarder", &limits()).unwrap();
+    let err = sb
+        .load(
+            "hoarder.lua",
+            b"local t = {} for i = 1, 1e7 do t[i] = {i} end return {}",
+        )
+        .unwrap_err();
+    assert!(matches!(err, SandboxError::Memory { .. }), "{err}");
+    assert!(sb.module().is_none());
+}
+
+#[test]
+fn memory_pressure_cannot_buy_unbounded_collections() {
+    // Live data just under the pressure line, and garbage churned on top:
+    // each forced collection is charged, so the budget ends the upcall.
+    let limits = Limits {
+        instructions: 5_000_000,
+        ..Limits::default()
+    };
+    let mut sb = sandbox_with(
+        &upcall(
+            r#"local keep = {}
+            for i = 1, 60000 do keep[i] = {i} end
+            while true do local g = ('x'):rep(600000) end"#,
+        ),
+        &limits,
+    );
+    let err = go(&mut sb).unwrap_err();
+    assert!(err.is_abort(), "{err}");
+    assert_still_works(&mut sb);
+}
+
+#[test]
+fn the_wall_clock_backstop_ends_what_instructions_do_not_count() {
+    let limits = Limits {
+        instructions: u64::MAX,
+        upcall_time: std::time::Duration::ZERO,
+        ..Limits::default()
+    };
+    let mut sb = sandbox_with(&upcall("while true do end"), &limits);
+    let err = go(&mut sb).unwrap_err();
+    assert!(matches!(err, SandboxError::Time { .. }), "{err}");
+    assert!(err.to_string().contains("at attack.lua:3"), "{err}");
 }

@@ -5,6 +5,15 @@
 use mlua::{MultiValue, Value};
 use peerlet::peerlet::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
 
+/// Default limits, but with a wall-clock backstop far out of reach, so the
+/// tests see the deterministic limits (instructions, memory) on any machine.
+fn limits() -> Limits {
+    Limits {
+        upcall_time: std::time::Duration::from_secs(120),
+        ..Limits::default()
+    }
+}
+
 /// A sandbox with a global `wait(x)` that suspends with request `x`, and a
 /// global `checked(x)` whose `prepare` refuses non-numbers.
 fn sandbox_with(src: &str, limits: &Limits) -> Sandbox {
@@ -27,7 +36,7 @@ fn sandbox_with(src: &str, limits: &Limits) -> Sandbox {
 }
 
 fn sandbox(src: &str) -> Sandbox {
-    sandbox_with(src, &Limits::default())
+    sandbox_with(src, &limits())
 }
 
 fn suspended(outcome: Result<UpcallOutcome, SandboxError>) -> (CallId, Value) {
@@ -169,7 +178,7 @@ fn the_budget_covers_the_whole_activation() {
 fn pending_calls_are_bounded() {
     let limits = Limits {
         pending_calls: 2,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = sandbox_with(
         "return {go = function() return pcall(wait, 1) end}",
@@ -197,7 +206,7 @@ fn cancelled_and_unknown_calls() {
 
 #[test]
 fn loading_cannot_wait() {
-    let mut sb = Sandbox::new("waiter", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("waiter", &limits()).unwrap();
     let wait = sb
         .create_suspending_function(|_, _| Ok(Value::Nil))
         .unwrap();
@@ -211,7 +220,7 @@ fn loading_cannot_wait() {
 fn a_stopped_peerlet_drops_its_pending_calls() {
     let limits = Limits {
         strikes: 1,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = sandbox_with(
         "return {go = function() return wait(1) end, spin = function() while true do end end}",

@@ -30,7 +30,13 @@
 //!   the limit makes *every* allocation a full collection (measured: minutes
 //!   for one upcall of `memory_table.lua`). At each hook call, if the state is
 //!   within [`pressure_margin`] of its limit even after a full collection,
-//!   the activation is killed the same sticky way, as a memory abort.
+//!   the activation is killed the same sticky way, as a memory abort; and a
+//!   collection that does free enough is charged to the instruction budget
+//!   by the bytes it scanned.
+//!
+//! - Time: the same hook call compares the activation's running time with a
+//!   generous wall-clock limit, a backstop for work no instruction shows
+//!   (collections, a long C call between two hook calls).
 //!
 //! The budget is per upcall activation: instructions spent before a
 //! suspension and after its resume add up. The sandbox swaps the count in
@@ -38,14 +44,22 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use mlua::debug::{Debug, DebugEvent};
+
+use super::stdlib::script_location;
 use mlua::{Function, HookTriggers, Lua, Table, Thread, Value, VmState};
 
 /// Instructions between two hook calls while under budget. A coroutine that
 /// finishes before its first hook call is counted by [`Budget::charge`] at
 /// its creation instead.
 pub(crate) const GRAIN: u32 = 1000;
+
+/// A full collection forced by memory pressure is charged to the budget as
+/// one instruction per this many live bytes it had to scan, so a script that
+/// keeps the state near its limit cannot buy unbounded collector time.
+const GC_BYTES_PER_INSTRUCTION: usize = 64;
 
 /// How close to its memory limit a state may stay after a full collection
 /// before it counts as exhausted: 1/16 of the limit, at least 64 KiB.
@@ -57,6 +71,8 @@ pub(crate) fn pressure_margin(memory_limit: usize) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kill {
     Instructions,
+    /// Running time of the activation over its limit.
+    Time,
     /// Live data this close to the memory limit after a full collection.
     Memory {
         used: usize,
@@ -66,6 +82,13 @@ pub(crate) enum Kill {
 /// Shared between the sandbox and the hook closure.
 pub(crate) struct Budget {
     limit: u64,
+    /// Wall-clock running time an activation may use (a backstop: see
+    /// [`Limits::upcall_time`](super::Limits::upcall_time)).
+    time_limit: Duration,
+    /// Running time of the activation before the current stretch.
+    ran_before: Cell<Duration>,
+    /// When the current stretch of running started.
+    stretch_start: Cell<Instant>,
     /// Above this many bytes after a full collection, the activation dies.
     pressure: usize,
     used: Cell<u64>,
@@ -92,14 +115,18 @@ pub(crate) struct Budget {
 /// What one stretch of running under the budget left behind.
 pub(crate) struct Spent {
     pub used: u64,
+    pub ran: Duration,
     pub killed: Option<Kill>,
     pub at: Option<String>,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: u64, memory_limit: usize) -> Rc<Budget> {
+    pub(crate) fn new(limit: u64, memory_limit: usize, time_limit: Duration) -> Rc<Budget> {
         Rc::new(Budget {
             limit,
+            time_limit,
+            ran_before: Cell::new(Duration::ZERO),
+            stretch_start: Cell::new(Instant::now()),
             pressure: memory_limit.saturating_sub(pressure_margin(memory_limit)),
             used: Cell::new(0),
             total: Cell::new(0),
@@ -158,6 +185,10 @@ impl Budget {
         self.limit
     }
 
+    pub(crate) fn time_limit(&self) -> Duration {
+        self.time_limit
+    }
+
     /// Instructions counted since the sandbox was created.
     pub(crate) fn total(&self) -> u64 {
         self.total.get()
@@ -168,8 +199,10 @@ impl Budget {
     }
 
     /// Starts (or continues) an activation that has already used `used`.
-    pub(crate) fn begin(&self, used: u64) {
+    pub(crate) fn begin(&self, used: u64, ran: Duration) {
         self.used.set(used);
+        self.ran_before.set(ran);
+        self.stretch_start.set(Instant::now());
         self.killed.set(None);
         self.at.replace(None);
         self.asked.replace(None);
@@ -181,6 +214,7 @@ impl Budget {
     pub(crate) fn finish(self: &Rc<Budget>, lua: &Lua) -> mlua::Result<Spent> {
         let spent = Spent {
             used: self.used.get(),
+            ran: self.ran_before.get() + self.stretch_start.get().elapsed(),
             killed: self.killed.replace(None),
             at: self.at.replace(None),
         };
@@ -254,6 +288,7 @@ impl Budget {
             Kill::Instructions => {
                 mlua::Error::runtime(format!("instruction budget of {} exceeded", self.limit))
             }
+            Kill::Time => mlua::Error::runtime("time limit exceeded"),
             Kill::Memory { .. } => mlua::Error::MemoryError("memory limit reached".into()),
         })
     }
@@ -270,20 +305,29 @@ impl Budget {
         }
         let over_budget = self.add(GRAIN as u64);
         let mut why = over_budget.then_some(Kill::Instructions);
+        if why.is_none()
+            && self.ran_before.get() + self.stretch_start.get().elapsed() > self.time_limit
+        {
+            why = Some(Kill::Time);
+        }
         if why.is_none() && lua.used_memory() > self.pressure {
             lua.gc_collect()?;
             let used = lua.used_memory();
             if used > self.pressure {
                 why = Some(Kill::Memory { used });
+            } else if self.add((used / GC_BYTES_PER_INSTRUCTION) as u64) {
+                why = Some(Kill::Instructions);
             }
         }
         match why {
             None => Ok(VmState::Continue),
             Some(why) => {
                 let src = debug.source();
-                let at = debug
+                let here = debug
                     .current_line()
+                    .filter(|_| src.short_src.as_deref() != Some("[sandbox]"))
                     .map(|line| format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")));
+                let at = here.or_else(|| script_location(lua, 0));
                 self.kill(lua, why, at, true)
             }
         }

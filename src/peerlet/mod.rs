@@ -21,6 +21,9 @@
 //!   or `__mode` are refused; `xpcall` handlers are skipped once the budget
 //!   is spent; `__close` handlers added later are defused before the hook
 //!   raises; coroutines the hook raised in can never be closed.
+//! - Work no instruction shows (collections, C calls): a wall-clock
+//!   backstop per activation, checked at each hook call
+//!   ([`Limits::upcall_time`]).
 //! - Memory: `Lua::set_memory_limit`; a state still near its limit after a
 //!   full collection is killed at the next hook call (else every allocation
 //!   becomes a full collection); the collector runs after each abort; a

@@ -58,7 +58,7 @@ impl Sandbox {
         };
         let lua = stdlib::new_state().map_err(host)?;
         let peerlet: Rc<str> = name.into();
-        let budget = Budget::new(limits.instructions, limits.memory_bytes);
+        let budget = Budget::new(limits.instructions, limits.memory_bytes, limits.upcall_time);
         let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
         lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
         budget::arm(&lua, &budget, false).map_err(host)?;

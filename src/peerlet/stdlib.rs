@@ -275,20 +275,25 @@ fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `chunk:line: ` of the nearest peerlet line on the stack (skipping this
-/// host function and the prelude's wrappers), so refusals point at the
-/// peerlet's code. Empty when there is none (a tail call hid it).
+/// `chunk:line: ` of the nearest peerlet line on the stack, or empty.
 fn script_where(lua: &Lua) -> String {
-    (1..6)
-        .find_map(|level| {
-            lua.inspect_stack(level, |d| {
-                let line = d.current_line()?;
-                let src = d.source().short_src?.into_owned();
-                (src != "[sandbox]").then(|| format!("{src}:{line}: "))
-            })
-            .flatten()
-        })
+    script_location(lua, 1)
+        .map(|at| format!("{at}: "))
         .unwrap_or_default()
+}
+
+/// `chunk:line` of the nearest peerlet line on the stack from `level` up,
+/// skipping host functions and the prelude's wrappers, so reports point at
+/// the peerlet's code. `None` when there is none (a tail call hid it).
+pub(crate) fn script_location(lua: &Lua, level: usize) -> Option<String> {
+    (level..level + 6).find_map(|level| {
+        lua.inspect_stack(level, |d| {
+            let line = d.current_line()?;
+            let src = d.source().short_src?.into_owned();
+            (src != "[sandbox]").then(|| format!("{src}:{line}"))
+        })
+        .flatten()
+    })
 }
 
 /// The bytes of a string or number argument as Lua would see them; `None`

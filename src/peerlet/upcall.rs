@@ -36,6 +36,7 @@ pub(super) struct Activation {
     pub(super) thread: Thread,
     pub(super) upcall: String,
     pub(super) used: u64,
+    pub(super) ran: std::time::Duration,
 }
 
 impl Sandbox {
@@ -57,6 +58,7 @@ impl Sandbox {
                 thread,
                 upcall,
                 used: 0,
+                ran: std::time::Duration::ZERO,
             },
             args,
         )
@@ -69,13 +71,14 @@ impl Sandbox {
         mut args: MultiValue,
     ) -> Result<UpcallOutcome, SandboxError> {
         loop {
-            self.budget.begin(act.used);
+            self.budget.begin(act.used, act.ran);
             let result = act.thread.resume::<MultiValue>(args);
             let spent = self
                 .budget
                 .finish(&self.lua)
                 .map_err(|e| self.host_error(e))?;
             act.used = spent.used;
+            act.ran = spent.ran;
             let values = match result {
                 Ok(values) if spent.killed.is_none() => values,
                 other => {
@@ -134,6 +137,16 @@ impl Sandbox {
                 peerlet,
                 upcall,
                 limit: self.budget.limit(),
+                at,
+            },
+            Some(Spent {
+                killed: Some(Kill::Time),
+                at,
+                ..
+            }) => SandboxError::Time {
+                peerlet,
+                upcall,
+                limit_ms: self.budget.time_limit().as_millis() as u64,
                 at,
             },
             Some(Spent {
