@@ -570,3 +570,17 @@ fn the_wall_clock_backstop_ends_what_instructions_do_not_count() {
     assert!(matches!(err, SandboxError::Time { .. }), "{err}");
     assert!(err.to_string().contains("at attack.lua:3"), "{err}");
 }
+
+#[test]
+fn a_c_callback_resuming_a_coroutine_in_a_loop_still_ends() {
+    // The comparator cannot yield; the coroutine it keeps resuming can. Both
+    // must stop.
+    assert_budget(run(
+        r#"local co = coroutine.wrap(function() while true do coroutine.yield() end end)
+        table.sort({3, 2, 1}, function(a, b) while true do co() end end)"#,
+    ));
+    assert_budget(run(
+        r#"local co = coroutine.create(function() while true do end end)
+        table.sort({3, 2, 1}, function(a, b) while true do coroutine.resume(co) end end)"#,
+    ));
+}

@@ -98,13 +98,11 @@ pub(crate) struct Budget {
     at: RefCell<Option<String>>,
     /// Threads the hook raised an error in (see the module doc).
     aborted: RefCell<Vec<Thread>>,
-    /// The last thread asked to yield, and [`Budget::resumes`] at the time.
-    /// Asked again with no resume in between, it was not yieldable (mlua
-    /// ignores a hook's yield there) and gets an error instead.
-    asked: RefCell<Option<(Thread, u64)>>,
-    /// Script-side resumes seen since the kill (the coroutine wrappers report
-    /// them while `flags.killed` is set).
-    resumes: Cell<u64>,
+    /// Threads asked to yield since the kill and not resumed since (the
+    /// coroutine wrappers report resumes while `flags.killed` is set). A
+    /// thread asked again while still on this list did not yield: mlua
+    /// ignores a hook's yield where Lua cannot yield, so it gets an error.
+    asked: RefCell<Vec<Thread>>,
     /// A table the Lua wrappers read cheaply: `killed` mirrors the kill.
     flags: RefCell<Option<Table>>,
     /// Weak set of every table the script made a metatable, and a function
@@ -133,8 +131,7 @@ impl Budget {
             killed: Cell::new(None),
             at: RefCell::new(None),
             aborted: RefCell::new(Vec::new()),
-            asked: RefCell::new(None),
-            resumes: Cell::new(0),
+            asked: RefCell::new(Vec::new()),
             flags: RefCell::new(None),
             metatables: RefCell::new(None),
         })
@@ -171,8 +168,8 @@ impl Budget {
     }
 
     /// Called by the coroutine wrappers for each resume after a kill.
-    pub(crate) fn note_resume(&self) {
-        self.resumes.set(self.resumes.get() + 1);
+    pub(crate) fn note_resume(&self, co: &Thread) {
+        self.asked.borrow_mut().retain(|t| t != co);
     }
 
     fn mirror_killed(&self, killed: bool) {
@@ -205,7 +202,7 @@ impl Budget {
         self.stretch_start.set(Instant::now());
         self.killed.set(None);
         self.at.replace(None);
-        self.asked.replace(None);
+        self.asked.borrow_mut().clear();
         self.mirror_killed(false);
     }
 
@@ -218,7 +215,7 @@ impl Budget {
             killed: self.killed.replace(None),
             at: self.at.replace(None),
         };
-        self.asked.replace(None);
+        self.asked.borrow_mut().clear();
         self.mirror_killed(false);
         arm(lua, self, false)?;
         Ok(spent)
@@ -267,14 +264,9 @@ impl Budget {
         }
         self.mirror_killed(true);
         let thread = lua.current_thread();
-        if can_yield {
-            let resumes = self.resumes.get();
-            let ignored =
-                matches!(&*self.asked.borrow(), Some((t, r)) if *t == thread && *r == resumes);
-            if !ignored {
-                self.asked.replace(Some((thread, resumes)));
-                return Ok(VmState::Yield);
-            }
+        if can_yield && !self.asked.borrow().contains(&thread) {
+            self.asked.borrow_mut().push(thread);
+            return Ok(VmState::Yield);
         }
         self.defuse_close_handlers();
         {

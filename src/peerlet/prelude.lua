@@ -54,14 +54,14 @@ end
 
 function coroutine.resume(co, ...)
   if is_upcall(co) then error("cannot resume the upcall's own thread", 2) end
-  if flags.killed then note_resume() end
+  if flags.killed then note_resume(co) end
   return after_resume(co, co_resume(co, ...))
 end
 
 function coroutine.wrap(f)
   local co = coroutine.create(f)
   return function(...)
-    if flags.killed then note_resume() end
+    if flags.killed then note_resume(co) end
     return after_wrapped(co, co_resume(co, ...))
   end
 end

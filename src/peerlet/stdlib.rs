@@ -90,8 +90,10 @@ pub(crate) fn install(
     let b = Rc::clone(budget);
     host.raw_set(
         "note_resume",
-        lua.create_function(move |_, ()| {
-            b.note_resume();
+        lua.create_function(move |_, co: Value| {
+            if let Value::Thread(co) = co {
+                b.note_resume(&co);
+            }
             Ok(())
         })?,
     )?;
