@@ -192,7 +192,7 @@ fn bracket_match(c: u8, class: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    const CAP: u64 = 20_000_000;
+    const CAP: u64 = 10_000_000;
 
     #[test]
     fn bomb_is_over_any_cap() {
