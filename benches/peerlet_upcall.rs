@@ -21,7 +21,8 @@ use peerlet::sim::{Rng, SimConfig, SimNet};
 use peerlet::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 use serde_bytes::ByteBuf;
 
-const DELIVER: &str = "local P = {}\nlocal n = 0\nfunction P.deliver(key, msg, from) n = n + msg.a end\nreturn P\n";
+const DELIVER: &str =
+    "local P = {}\nlocal n = 0\nfunction P.deliver(key, msg, from) n = n + msg.a end\nreturn P\n";
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -47,7 +48,10 @@ fn per_call(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
 fn three_fields() -> Vec<u8> {
     let v = ciborium::Value::Map(vec![
         (ciborium::Value::Text("a".into()), 1.into()),
-        (ciborium::Value::Text("b".into()), ciborium::Value::Bytes(b"text".to_vec())),
+        (
+            ciborium::Value::Text("b".into()),
+            ciborium::Value::Bytes(b"text".to_vec()),
+        ),
         (ciborium::Value::Text("c".into()), true.into()),
     ]);
     let mut data = Vec::new();
@@ -56,11 +60,18 @@ fn three_fields() -> Vec<u8> {
 }
 
 fn deliver_cost() {
-    let me = NodeRef { id: Id::key("me"), addr: "127.0.0.1:1".parse().unwrap() };
+    let me = NodeRef {
+        id: Id::key("me"),
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
     let mut kbr = Kbr::new(Chord::new(me, Config::default()));
     kbr.chord_mut().create(Time::ZERO);
     let mut app = ManagerApp::new(Manager::new(ManagerConfig::default()));
-    let id = app.0.borrow_mut().install_local(&mut kbr.api(Time::ZERO), "bench.lua", DELIVER.as_bytes()).unwrap();
+    let id = app
+        .0
+        .borrow_mut()
+        .install_local(&mut kbr.api(Time::ZERO), "bench.lua", DELIVER.as_bytes())
+        .unwrap();
     let msg = RoutedMessage {
         id: 1,
         key: Id::key("k"),
@@ -68,7 +79,13 @@ fn deliver_cost() {
         hops: 1,
         ttl: 64,
         direct: false,
-        body: Body::App(AppMessage { app: id, app_type: AppType::EndNode, code: None, data: ByteBuf::from(three_fields()), kind: AppKind::Message }),
+        body: Body::App(AppMessage {
+            app: id,
+            app_type: AppType::EndNode,
+            code: None,
+            data: ByteBuf::from(three_fields()),
+            kind: AppKind::Message,
+        }),
     };
     let peerlet_ns = per_call(30, 20_000, || app.deliver(&mut kbr.api(Time::ZERO), &msg));
 
@@ -89,13 +106,18 @@ fn deliver_cost() {
     println!("deliver() of a 3-field message");
     println!("  peerlet (CBOR decode, sandbox, upcall thread): {peerlet_ns:>8.0} ns");
     println!("  bare mlua call, hand-built tables:              {bare_ns:>8.0} ns");
-    println!("  ratio:                                          {:>8.2}x", peerlet_ns / bare_ns);
+    println!(
+        "  ratio:                                          {:>8.2}x",
+        peerlet_ns / bare_ns
+    );
 }
 
 fn fifty_lines() -> String {
     let mut s = String::from("local P = {}\nlocal state = {}\n");
     for i in 0..23 {
-        s.push_str(&format!("function P.m{i}(x)\n  state[{i}] = (state[{i}] or 0) + x\nend\n"));
+        s.push_str(&format!(
+            "function P.m{i}(x)\n  state[{i}] = (state[{i}] or 0) + x\nend\n"
+        ));
     }
     s.push_str("function P.init() state.ready = true end\nreturn P\n");
     s
@@ -104,7 +126,10 @@ fn fifty_lines() -> String {
 fn start_cost() {
     let source = fifty_lines();
     assert!(source.lines().count() >= 50);
-    let me = NodeRef { id: Id::key("me"), addr: "127.0.0.1:1".parse().unwrap() };
+    let me = NodeRef {
+        id: Id::key("me"),
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
     let mut kbr = Kbr::new(Chord::new(me, Config::default()));
     kbr.chord_mut().create(Time::ZERO);
     let app = ManagerApp::new(Manager::new(ManagerConfig::default()));
@@ -112,7 +137,14 @@ fn start_cost() {
     let start_us = per_call(15, 200, || {
         n += 1;
         let name = format!("p{}", n % 50);
-        app.0.borrow_mut().install_local(&mut kbr.api(Time::ZERO), &format!("{name}.lua"), source.as_bytes()).unwrap();
+        app.0
+            .borrow_mut()
+            .install_local(
+                &mut kbr.api(Time::ZERO),
+                &format!("{name}.lua"),
+                source.as_bytes(),
+            )
+            .unwrap();
     }) / 1000.0;
     let m = app.0.borrow();
     let mem: Vec<usize> = m.peerlets().map(|p| p.memory()).collect();
@@ -120,15 +152,29 @@ fn start_cost() {
     bare.load(source.as_str()).exec().unwrap();
     println!("peerlet start (fresh state, stripped stdlib, host API, 50-line script, init)");
     println!("  start:                 {start_us:>8.1} µs");
-    println!("  idle peerlet memory:   {:>8} bytes (median of {})", median(mem.iter().map(|&m| m as f64).collect()) as usize, mem.len());
-    println!("  bare Lua::new() + same script: {:>8} bytes", bare.used_memory());
+    println!(
+        "  idle peerlet memory:   {:>8} bytes (median of {})",
+        median(mem.iter().map(|&m| m as f64).collect()) as usize,
+        mem.len()
+    );
+    println!(
+        "  bare Lua::new() + same script: {:>8} bytes",
+        bare.used_memory()
+    );
 }
 
 fn hostile_neighbours() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hostile");
     let measure = |hostile: bool| -> f64 {
         let mut rng = Rng::new(9);
-        let mut net = SimNet::new(SimConfig { seed: 9, chord: Config { successors: 4, ..Config::default() }, ..SimConfig::default() });
+        let mut net = SimNet::new(SimConfig {
+            seed: 9,
+            chord: Config {
+                successors: 4,
+                ..Config::default()
+            },
+            ..SimConfig::default()
+        });
         for _ in 0..16 {
             net.add_node(rng.id());
         }
@@ -138,9 +184,20 @@ fn hostile_neighbours() {
         net.with_node(0, move |k, _| k.set_default_app(Box::new(a)));
         let mut apps: Vec<AppId> = Vec::new();
         if hostile {
-            for name in std::env::var("HOSTILE").unwrap_or("flood,spin".into()).split(',') {
+            for name in std::env::var("HOSTILE")
+                .unwrap_or("flood,spin".into())
+                .split(',')
+            {
                 let src = std::fs::read(dir.join(format!("{name}.lua"))).unwrap();
-                let id = net.with_node(0, |k, now| m.0.borrow_mut().install_local(&mut k.api(now), &format!("{name}.lua"), &src)).unwrap();
+                let id = net
+                    .with_node(0, |k, now| {
+                        m.0.borrow_mut().install_local(
+                            &mut k.api(now),
+                            &format!("{name}.lua"),
+                            &src,
+                        )
+                    })
+                    .unwrap();
                 apps.push(id);
             }
         }
@@ -149,7 +206,13 @@ fn hostile_neighbours() {
         let rounds = 200;
         for r in 0..rounds {
             for &app in &apps {
-                let msg = AppMessage { app, app_type: AppType::EndNode, code: None, data: ByteBuf::from(vec![0xf6]), kind: AppKind::Message };
+                let msg = AppMessage {
+                    app,
+                    app_type: AppType::EndNode,
+                    code: None,
+                    data: ByteBuf::from(vec![0xf6]),
+                    kind: AppKind::Message,
+                };
                 net.with_node(0, |k, now| k.api(now).send(me, msg));
             }
             let key = Id::key(format!("lookup-{r}"));
@@ -162,7 +225,10 @@ fn hostile_neighbours() {
     let busy = measure(true);
     println!("lookup through a node (wall time per lookup, simulated 16-node ring)");
     println!("  without hostile peerlets:              {quiet:>10.1} µs");
-    println!("  with flood + spin triggered each time: {busy:>10.1} µs  ({:.1}x)", busy / quiet);
+    println!(
+        "  with flood + spin triggered each time: {busy:>10.1} µs  ({:.1}x)",
+        busy / quiet
+    );
 }
 
 fn main() {

@@ -33,8 +33,18 @@ fn declared() -> BTreeSet<String> {
 fn provided() -> BTreeSet<String> {
     let limits = Limits::default();
     let sandbox = Sandbox::new("api", &limits).unwrap();
-    let me = NodeRef { id: Id::key("me"), addr: "127.0.0.1:1".parse().unwrap() };
-    let state = HostState::new("api", AppId::derive(b"k", "api"), AppType::EndNode, &limits, RoutingTable::new(me, 4), None);
+    let me = NodeRef {
+        id: Id::key("me"),
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
+    let state = HostState::new(
+        "api",
+        AppId::derive(b"k", "api"),
+        AppType::EndNode,
+        &limits,
+        RoutingTable::new(me, 4),
+        None,
+    );
     host::install(&sandbox, &state).unwrap();
     let g = sandbox.lua().globals();
     let mut out = BTreeSet::new();
@@ -54,7 +64,13 @@ fn every_host_function_is_declared_and_every_declared_one_exists() {
     let provided = provided();
     let undeclared: Vec<_> = provided.difference(&declared).collect();
     let missing: Vec<_> = declared.difference(&provided).collect();
-    assert!(undeclared.is_empty(), "host functions not in lua/peerlet.d.lua: {undeclared:?}");
-    assert!(missing.is_empty(), "declared in lua/peerlet.d.lua but not provided: {missing:?}");
+    assert!(
+        undeclared.is_empty(),
+        "host functions not in lua/peerlet.d.lua: {undeclared:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "declared in lua/peerlet.d.lua but not provided: {missing:?}"
+    );
     assert!(provided.len() > 20, "{provided:?}");
 }

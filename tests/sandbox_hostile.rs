@@ -10,6 +10,15 @@ use mlua::{Function, Value};
 use peerlet::id::Id;
 use peerlet::peerlet::{lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
 
+/// Default limits, but with a wall-clock backstop far out of reach, so the
+/// tests see the deterministic limits (instructions, memory) on any machine.
+fn limits() -> Limits {
+    Limits {
+        upcall_time: std::time::Duration::from_secs(120),
+        ..Limits::default()
+    }
+}
+
 fn hostile_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hostile");
     assert!(
@@ -83,7 +92,7 @@ fn done(outcome: Result<UpcallOutcome, SandboxError>) -> mlua::MultiValue {
 }
 
 fn still_serving(sb: &mut Sandbox) {
-    let mut benign = Sandbox::new("benign", &Limits::default()).unwrap();
+    let mut benign = Sandbox::new("benign", &limits()).unwrap();
     benign
         .load(
             "benign.lua",
@@ -114,7 +123,7 @@ fn budget_error(outcome: Result<UpcallOutcome, SandboxError>) -> SandboxError {
 fn escape_reaches_nothing() {
     let marker = Path::new("/tmp/peerlet-hostile-escape");
     let existed = marker.exists();
-    let mut sb = load("escape.lua", &Limits::default());
+    let mut sb = load("escape.lua", &limits());
     let r = done(sb.start_upcall("deliver", ()));
     assert_eq!(r[0], Value::Integer(0), "escape.lua reached something");
     assert_eq!(
@@ -134,7 +143,7 @@ fn bad_values_are_all_refused_before_the_wire() {
         instructions: 20_000_000,
         memory_bytes: 256 << 20,
         string_bytes: 128 << 20,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = load("bad_values.lua", &limits);
     let queue = stub_kbr(&sb, 100);
@@ -146,7 +155,7 @@ fn bad_values_are_all_refused_before_the_wire() {
 
 #[test]
 fn bad_values_under_default_limits_hit_the_memory_limit() {
-    let mut sb = load("bad_values.lua", &Limits::default());
+    let mut sb = load("bad_values.lua", &limits());
     stub_kbr(&sb, 100);
     let err = sb.start_upcall("deliver", ()).unwrap_err();
     assert!(matches!(err, SandboxError::Memory { .. }), "{err}");
@@ -156,7 +165,7 @@ fn bad_values_under_default_limits_hit_the_memory_limit() {
 
 #[test]
 fn bytecode_is_refused_at_load() {
-    let mut sb = Sandbox::new("bytecode", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("bytecode", &limits()).unwrap();
     let err = sb
         .load("bytecode.lua", &source("bytecode.lua"))
         .unwrap_err();
@@ -171,7 +180,7 @@ fn bytecode_is_refused_at_load() {
 
 #[test]
 fn flood_is_bounded_by_the_outgoing_queue() {
-    let mut sb = load("flood.lua", &Limits::default());
+    let mut sb = load("flood.lua", &limits());
     let queue = stub_kbr(&sb, 256);
     let err = sb.start_upcall("deliver", ()).unwrap_err();
     assert!(err.to_string().contains("outgoing queue full"), "{err}");
@@ -181,7 +190,7 @@ fn flood_is_bounded_by_the_outgoing_queue() {
 
 #[test]
 fn flood_without_a_queue_bound_is_stopped_by_the_budget() {
-    let mut sb = load("flood.lua", &Limits::default());
+    let mut sb = load("flood.lua", &limits());
     stub_kbr(&sb, usize::MAX);
     budget_error(sb.start_upcall("deliver", ()));
     // No timer API is handed in yet: init() fails on the missing global.
@@ -192,7 +201,7 @@ fn flood_without_a_queue_bound_is_stopped_by_the_budget() {
 
 #[test]
 fn hang_rpc_cannot_yield_forever_or_spin() {
-    let mut sb = load("hang_rpc.lua", &Limits::default());
+    let mut sb = load("hang_rpc.lua", &limits());
     let err = sb.start_upcall("wait_forever", ()).unwrap_err();
     assert!(
         err.to_string().contains("yield from outside a coroutine"),
@@ -205,7 +214,7 @@ fn hang_rpc_cannot_yield_forever_or_spin() {
 
 #[test]
 fn memory_string_is_refused_and_memory_comes_back() {
-    let mut sb = load("memory_string.lua", &Limits::default());
+    let mut sb = load("memory_string.lua", &limits());
     let baseline = sb.memory_used();
     let err = sb.start_upcall("deliver", ()).unwrap_err();
     assert!(matches!(err, SandboxError::Memory { .. }), "{err}");
@@ -221,7 +230,7 @@ fn memory_string_is_refused_and_memory_comes_back() {
 fn memory_table_is_stopped_and_its_memory_given_back() {
     let limits = Limits {
         instructions: 50_000_000,
-        ..Limits::default()
+        ..limits()
     };
     let mut sb = load("memory_table.lua", &limits);
     let baseline = sb.memory_used();
@@ -247,7 +256,7 @@ fn memory_table_is_stopped_and_its_memory_given_back() {
 
 #[test]
 fn pattern_bomb_is_refused_before_it_runs() {
-    let mut sb = load("pattern_bomb.lua", &Limits::default());
+    let mut sb = load("pattern_bomb.lua", &limits());
     let err = sb.start_upcall("deliver", ()).unwrap_err();
     assert!(matches!(err, SandboxError::Limit { .. }), "{err}");
     assert!(err.to_string().contains("pattern too complex"), "{err}");
@@ -256,7 +265,7 @@ fn pattern_bomb_is_refused_before_it_runs() {
 
 #[test]
 fn spin_is_aborted_with_name_upcall_limit_and_line() {
-    let mut sb = load("spin.lua", &Limits::default());
+    let mut sb = load("spin.lua", &limits());
     let err = budget_error(sb.start_upcall("deliver", ()));
     assert_eq!(
         err.to_string(),
@@ -271,7 +280,7 @@ fn spin_is_aborted_with_name_upcall_limit_and_line() {
 
 #[test]
 fn spin_coroutine_is_covered_in_every_coroutine() {
-    let mut sb = load("spin_coroutine.lua", &Limits::default());
+    let mut sb = load("spin_coroutine.lua", &limits());
     budget_error(sb.start_upcall("deliver", ()));
     still_serving(&mut sb);
     budget_error(sb.start_upcall("forward", ()));
@@ -280,14 +289,14 @@ fn spin_coroutine_is_covered_in_every_coroutine() {
 
 #[test]
 fn spin_pcall_cannot_catch_the_abort() {
-    let mut sb = load("spin_pcall.lua", &Limits::default());
+    let mut sb = load("spin_pcall.lua", &limits());
     budget_error(sb.start_upcall("deliver", ()));
     still_serving(&mut sb);
 }
 
 #[test]
 fn spin_toplevel_fails_the_install_and_leaves_nothing() {
-    let mut sb = Sandbox::new("spin_toplevel", &Limits::default()).unwrap();
+    let mut sb = Sandbox::new("spin_toplevel", &limits()).unwrap();
     let err = sb
         .load("spin_toplevel.lua", &source("spin_toplevel.lua"))
         .unwrap_err();

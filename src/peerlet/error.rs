@@ -5,7 +5,7 @@ use super::ValueError;
 /// Why a sandbox operation failed. Every message names the peerlet and, for
 /// aborts, the upcall, the limit and where the script was.
 ///
-/// `Budget`, `Memory` and `Limit` are *aborts*: they count as strikes, and
+/// `Budget`, `Time`, `Memory` and `Limit` are *aborts*: they count as strikes, and
 /// after [`Limits::strikes`](super::Limits::strikes) of them the sandbox
 /// answers every call with `Stopped`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -16,6 +16,13 @@ pub enum SandboxError {
         upcall: String,
         limit: u64,
         /// `chunk:line` where the budget ran out, when known.
+        at: Option<String>,
+    },
+    #[error("peerlet `{peerlet}`: time limit of {limit_ms} ms exceeded in {upcall}{}", at_suffix(.at))]
+    Time {
+        peerlet: String,
+        upcall: String,
+        limit_ms: u64,
         at: Option<String>,
     },
     #[error("peerlet `{peerlet}`: memory limit of {limit} bytes hit in {upcall}: {detail}")]
@@ -74,7 +81,10 @@ impl SandboxError {
     pub fn is_abort(&self) -> bool {
         matches!(
             self,
-            SandboxError::Budget { .. } | SandboxError::Memory { .. } | SandboxError::Limit { .. }
+            SandboxError::Budget { .. }
+                | SandboxError::Time { .. }
+                | SandboxError::Memory { .. }
+                | SandboxError::Limit { .. }
         )
     }
 }

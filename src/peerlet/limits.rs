@@ -5,6 +5,8 @@
 //! [`Limits`] to every sandbox it creates. The defaults suit small teaching
 //! peerlets on a laptop; each field says what breaking it costs the peerlet.
 
+use std::time::Duration;
+
 /// Resource bounds for one peerlet (one Lua state).
 ///
 /// Breaking the instruction, memory or C-function bounds aborts the running
@@ -18,8 +20,16 @@ pub struct Limits {
     /// every coroutine it runs and across all its suspensions and resumes.
     /// Default: 1 000 000 (a few milliseconds of Lua).
     pub instructions: u64,
+    /// Wall-clock time one upcall activation may run (summed over its
+    /// resumes), checked at each instruction-hook call. A backstop for work
+    /// the instruction count does not see (garbage collection near the memory
+    /// limit, C calls); generous, so a slow machine does not stop honest
+    /// peerlets. Default: 1 s.
+    pub upcall_time: Duration,
     /// Bytes the peerlet's Lua state may hold (its heap, stacks and strings).
-    /// Default: 8 MiB.
+    /// A state still within 1/16 of this (at least 64 KiB) after a full
+    /// collection counts as exhausted: near its limit every allocation
+    /// would cost a full collection. Default: 8 MiB.
     pub memory_bytes: usize,
     /// Largest application value, encoded as CBOR, a peerlet may send or
     /// receive. Default: 64 KiB.
@@ -46,7 +56,9 @@ pub struct Limits {
     /// `match`, `gmatch`, `gsub`), estimated before the call from the subject
     /// length and the pattern's repetition items. The instruction hook never
     /// fires inside these C functions, so this is what bounds their time.
-    /// Default: 20 000 000 (tens of milliseconds in the worst case).
+    /// Default: 10 000 000 (measured: the worst pattern under it, `a*b` on
+    /// 3 000 `a`s, runs ~60 ms; linear patterns stay allowed on subjects up to
+    /// 10 MB, beyond the default memory limit).
     pub pattern_work: u64,
     /// Most values one `table.unpack` call may return. Default: 10 000.
     pub unpack_results: usize,
@@ -59,6 +71,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             instructions: 1_000_000,
+            upcall_time: Duration::from_secs(1),
             memory_bytes: 8 << 20,
             message_bytes: 64 << 10,
             nesting_depth: 32,
@@ -67,7 +80,7 @@ impl Default for Limits {
             outgoing_queue: 256,
             messages_per_second: 1000,
             string_bytes: 1 << 20,
-            pattern_work: 20_000_000,
+            pattern_work: 10_000_000,
             unpack_results: 10_000,
             strikes: 3,
         }

@@ -192,7 +192,7 @@ fn bracket_match(c: u8, class: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    const CAP: u64 = 20_000_000;
+    const CAP: u64 = 10_000_000;
 
     #[test]
     fn bomb_is_over_any_cap() {
@@ -222,7 +222,7 @@ mod tests {
         assert!(single_match(b'b', b"[a-c]"));
         assert!(!single_match(b'b', b"[^a-c]"));
         assert!(single_match(b'7', b"[%d]"));
-        assert!(single_match(b' ', b"%S") == false);
+        assert!(!single_match(b' ', b"%S"));
         assert_eq!(class_end(b"[%]]x", 0), 4);
         assert_eq!(class_end(b"%ax", 0), 2);
     }

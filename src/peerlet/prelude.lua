@@ -19,6 +19,7 @@ local co_status, co_running, co_isyieldable, co_close =
 local raw_xpcall, raw_setmetatable = xpcall, setmetatable
 local upcalls = host.upcall_threads   -- weak set of the host's upcall threads
 local charge, killed, aborted = host.charge_coroutine, host.killed, host.aborted
+local flags, note_resume = host.flags, host.note_resume   -- see budget.rs
 
 local function is_upcall(co)
   return co ~= nil and rawget(upcalls, co) ~= nil
@@ -53,12 +54,14 @@ end
 
 function coroutine.resume(co, ...)
   if is_upcall(co) then error("cannot resume the upcall's own thread", 2) end
+  if flags.killed then note_resume(co) end
   return after_resume(co, co_resume(co, ...))
 end
 
 function coroutine.wrap(f)
   local co = coroutine.create(f)
   return function(...)
+    if flags.killed then note_resume(co) end
     return after_wrapped(co, co_resume(co, ...))
   end
 end
@@ -107,8 +110,14 @@ end
 
 -- No finalizers, to-be-closed handlers or weak tables: finalizers run with
 -- hooks off, and the others are traps of the same kind (see mod.rs).
+-- Every metatable is remembered (weakly), so the budget can defuse `__close`
+-- handlers added later (see budget.rs).
+local metatables, rawset = host.metatables, rawset
 function _G.setmetatable(t, mt)
-  if mt ~= nil then host.check_metatable(mt) end
+  if mt ~= nil then
+    host.check_metatable(mt)
+    if type(mt) == "table" then rawset(metatables, mt, true) end
+  end
   return raw_setmetatable(t, mt)
 end
 

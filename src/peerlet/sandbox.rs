@@ -4,43 +4,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use mlua::chunk::ChunkMode;
-use mlua::thread::ThreadStatus;
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
-use super::budget::{self, Budget, Kill, Spent};
-use super::error::{cause, describe, Cause, SandboxError};
+use super::budget::{self, Budget};
+use super::error::{describe, SandboxError};
 use super::stdlib::{self, Prelude};
+use super::upcall::Activation;
+pub use super::upcall::{CallId, UpcallOutcome};
 use super::Limits;
-
-/// Names one suspended upcall activation, for [`Sandbox::resume`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(u64);
-
-impl CallId {
-    /// The number behind the id (unique within one sandbox).
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-/// How an upcall activation ended this time round.
-#[derive(Debug)]
-pub enum UpcallOutcome {
-    /// The upcall returned these values.
-    Done(MultiValue),
-    /// The upcall called a suspending host function (see
-    /// [`Sandbox::create_suspending_function`]); `request` is what that
-    /// function's `prepare` returned. Answer with [`Sandbox::resume`] (or drop
-    /// it with [`Sandbox::cancel`]).
-    Suspended { call: CallId, request: Value },
-}
-
-/// An upcall in progress: its thread and what it has spent so far.
-struct Activation {
-    thread: Thread,
-    upcall: String,
-    used: u64,
-}
 
 /// A sandboxed Lua state running one peerlet.
 ///
@@ -63,18 +34,18 @@ struct Activation {
 /// assert_eq!(r[0].as_i64(), Some(5));
 /// ```
 pub struct Sandbox {
-    name: Rc<str>,
-    limits: Limits,
-    lua: Lua,
-    budget: Rc<Budget>,
-    prelude: Prelude,
-    module: Option<Table>,
+    pub(super) name: Rc<str>,
+    pub(super) limits: Limits,
+    pub(super) lua: Lua,
+    pub(super) budget: Rc<Budget>,
+    pub(super) prelude: Prelude,
+    pub(super) module: Option<Table>,
     /// A load was attempted (successful or not): a sandbox loads once.
-    load_tried: bool,
-    pending: HashMap<CallId, Activation>,
-    next_call: u64,
-    aborts: u32,
-    stopped: bool,
+    pub(super) load_tried: bool,
+    pub(super) pending: HashMap<CallId, Activation>,
+    pub(super) next_call: u64,
+    pub(super) aborts: u32,
+    pub(super) stopped: bool,
 }
 
 impl Sandbox {
@@ -87,7 +58,7 @@ impl Sandbox {
         };
         let lua = stdlib::new_state().map_err(host)?;
         let peerlet: Rc<str> = name.into();
-        let budget = Budget::new(limits.instructions, limits.memory_bytes);
+        let budget = Budget::new(limits.instructions, limits.memory_bytes, limits.upcall_time);
         let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
         lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
         budget::arm(&lua, &budget, false).map_err(host)?;
@@ -263,7 +234,7 @@ impl Sandbox {
             .remove(&call)
             .ok_or_else(|| SandboxError::NoSuchCall {
                 peerlet: self.name.to_string(),
-                call: call.0,
+                call: call.get(),
             })?;
         let mut args = MultiValue::new();
         args.push_back(Value::Table(self.prelude.mark.clone()));
@@ -338,7 +309,7 @@ impl Sandbox {
         self.pending.len()
     }
 
-    fn usable(&self) -> Result<(), SandboxError> {
+    pub(super) fn usable(&self) -> Result<(), SandboxError> {
         if self.stopped {
             return Err(SandboxError::Stopped {
                 peerlet: self.name.to_string(),
@@ -348,174 +319,10 @@ impl Sandbox {
         Ok(())
     }
 
-    fn host_error(&self, e: mlua::Error) -> SandboxError {
+    pub(super) fn host_error(&self, e: mlua::Error) -> SandboxError {
         SandboxError::Host {
             peerlet: self.name.to_string(),
             message: describe(&e),
-        }
-    }
-
-    fn start(
-        &mut self,
-        f: Function,
-        upcall: String,
-        args: MultiValue,
-    ) -> Result<UpcallOutcome, SandboxError> {
-        let thread = match self.lua.create_thread(f) {
-            Ok(t) => t,
-            Err(e) => return Err(self.failed(&upcall, &e, None)),
-        };
-        if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
-            return Err(self.failed(&upcall, &e, None));
-        }
-        self.drive(
-            Activation {
-                thread,
-                upcall,
-                used: 0,
-            },
-            args,
-        )
-    }
-
-    /// Runs an activation until it returns, fails or suspends.
-    fn drive(
-        &mut self,
-        mut act: Activation,
-        mut args: MultiValue,
-    ) -> Result<UpcallOutcome, SandboxError> {
-        loop {
-            self.budget.begin(act.used);
-            let result = act.thread.resume::<MultiValue>(args);
-            let spent = self
-                .budget
-                .finish(&self.lua)
-                .map_err(|e| self.host_error(e))?;
-            act.used = spent.used;
-            let values = match result {
-                Ok(values) if spent.killed.is_none() => values,
-                other => {
-                    // Drop the dead thread first, so the collection after
-                    // the abort can free what its stack held.
-                    let upcall = act.upcall;
-                    drop(act.thread);
-                    let e = other
-                        .err()
-                        .unwrap_or_else(|| mlua::Error::runtime("killed"));
-                    return Err(self.failed(&upcall, &e, Some(spent)));
-                }
-            };
-            if act.thread.status() != ThreadStatus::Resumable {
-                return Ok(UpcallOutcome::Done(values));
-            }
-            let mut values = values.into_iter();
-            let is_host_call =
-                matches!(values.next(), Some(Value::Table(t)) if t == self.prelude.mark);
-            if !is_host_call {
-                return Err(SandboxError::Runtime {
-                    peerlet: self.name.to_string(),
-                    upcall: act.upcall,
-                    message: "the upcall yielded outside a coroutine".into(),
-                });
-            }
-            let request = values.next().unwrap_or(Value::Nil);
-            if self.pending.len() >= self.limits.pending_calls {
-                let refusal = format!(
-                    "too many host calls waiting (limit {})",
-                    self.limits.pending_calls
-                );
-                args = (self.prelude.mark.clone(), false, refusal)
-                    .into_lua_multi(&self.lua)
-                    .map_err(|e| self.host_error(e))?;
-                continue;
-            }
-            let call = CallId(self.next_call);
-            self.next_call += 1;
-            self.pending.insert(call, act);
-            return Ok(UpcallOutcome::Suspended { call, request });
-        }
-    }
-
-    /// Turns a failed activation into its report, counts the strike, stops
-    /// the peerlet when it has had too many, and gives memory back.
-    fn failed(&mut self, upcall: &str, e: &mlua::Error, spent: Option<Spent>) -> SandboxError {
-        let peerlet = self.name.to_string();
-        let upcall = upcall.to_string();
-        let err = match spent {
-            Some(Spent {
-                killed: Some(Kill::Instructions),
-                at,
-                ..
-            }) => SandboxError::Budget {
-                peerlet,
-                upcall,
-                limit: self.budget.limit(),
-                at,
-            },
-            Some(Spent {
-                killed: Some(Kill::Memory { used }),
-                at,
-                ..
-            }) => SandboxError::Memory {
-                peerlet,
-                upcall,
-                limit: self.limits.memory_bytes,
-                detail: format!(
-                    "{used} bytes still live after a full collection{}",
-                    at.map(|at| format!(" at {at}")).unwrap_or_default()
-                ),
-            },
-            _ => match cause(e) {
-                Cause::Memory(detail) => SandboxError::Memory {
-                    peerlet,
-                    upcall,
-                    limit: self.limits.memory_bytes,
-                    detail,
-                },
-                Cause::Other(m) if m.ends_with("not enough memory") => SandboxError::Memory {
-                    peerlet,
-                    upcall,
-                    limit: self.limits.memory_bytes,
-                    detail: m,
-                },
-                Cause::Limit(detail) => SandboxError::Limit {
-                    peerlet,
-                    upcall,
-                    detail,
-                },
-                Cause::Other(message) => SandboxError::Runtime {
-                    peerlet,
-                    upcall,
-                    message,
-                },
-            },
-        };
-        if err.is_abort() {
-            self.aborts += 1;
-            tracing::warn!(target: "peerlet", peerlet = %self.name, "{err}");
-            if self.aborts >= self.limits.strikes {
-                self.stop();
-            }
-        }
-        let _ = self.lua.gc_collect();
-        err
-    }
-
-    /// Drops everything the peerlet holds so its memory goes back.
-    fn stop(&mut self) {
-        tracing::warn!(target: "peerlet", peerlet = %self.name, "stopped after {} aborts", self.aborts);
-        self.stopped = true;
-        self.module = None;
-        self.pending.clear();
-        self.budget.forget_aborted();
-        let _ = self.lua.globals().clear();
-        // Lua shrinks its string table and stacks a step per cycle.
-        for _ in 0..8 {
-            let before = self.lua.used_memory();
-            let _ = self.lua.gc_collect();
-            if self.lua.used_memory() + 1024 >= before {
-                break;
-            }
         }
     }
 }

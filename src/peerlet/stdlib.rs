@@ -77,6 +77,26 @@ pub(crate) fn install(
     )?;
     let b = Rc::clone(budget);
     host.raw_set("killed", lua.create_function(move |_, ()| Ok(b.killed()))?)?;
+    let metatables = lua.create_table()?;
+    let weak_keys = lua.create_table()?;
+    weak_keys.raw_set("__mode", "k")?;
+    metatables.set_metatable(Some(weak_keys))?;
+    budget.set_metatables(metatables.clone(), lua.create_function(|_, ()| Ok(()))?);
+    host.raw_set("metatables", metatables)?;
+    let flags = lua.create_table()?;
+    flags.raw_set("killed", false)?;
+    budget.set_flags(flags.clone());
+    host.raw_set("flags", flags)?;
+    let b = Rc::clone(budget);
+    host.raw_set(
+        "note_resume",
+        lua.create_function(move |_, co: Value| {
+            if let Value::Thread(co) = co {
+                b.note_resume(&co);
+            }
+            Ok(())
+        })?,
+    )?;
     let b = Rc::clone(budget);
     host.raw_set(
         "aborted",
@@ -148,7 +168,7 @@ pub(crate) fn install(
     host.raw_set(
         "check_unpack",
         lua.create_function(move |lua, (i, j): (Value, Value)| {
-            if let (Some(i), Some(j)) = (i.as_i64(), j.as_i64()) {
+            if let (Some(i), Some(j)) = (number(&i), number(&j)) {
                 if j as i128 - i as i128 + 1 > most {
                     return Err(mlua::Error::external(WorkLimit(format!(
                         "{}table.unpack: {} results is over the limit of {most}",
@@ -239,6 +259,14 @@ fn check_sort(lua: &Lua, t: Value) -> mlua::Result<()> {
     Ok(())
 }
 
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
 fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     if total > max as i128 {
         return Err(mlua::Error::MemoryError(format!(
@@ -249,17 +277,25 @@ fn too_big(lua: &Lua, what: &str, total: i128, max: u64) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `chunk:line: ` of the script line that called the wrapper that called
-/// this host function (stack level 0 is the host function, 1 the wrapper in
-/// prelude.lua), so refusals point at the peerlet's code.
+/// `chunk:line: ` of the nearest peerlet line on the stack, or empty.
 fn script_where(lua: &Lua) -> String {
-    lua.inspect_stack(2, |d| {
-        let line = d.current_line()?;
-        let src = d.source().short_src?.into_owned();
-        Some(format!("{src}:{line}: "))
+    script_location(lua, 1)
+        .map(|at| format!("{at}: "))
+        .unwrap_or_default()
+}
+
+/// `chunk:line` of the nearest peerlet line on the stack from `level` up,
+/// skipping host functions and the prelude's wrappers, so reports point at
+/// the peerlet's code. `None` when there is none (a tail call hid it).
+pub(crate) fn script_location(lua: &Lua, level: usize) -> Option<String> {
+    (level..level + 6).find_map(|level| {
+        lua.inspect_stack(level, |d| {
+            let line = d.current_line()?;
+            let src = d.source().short_src?.into_owned();
+            (src != "[sandbox]").then(|| format!("{src}:{line}"))
+        })
+        .flatten()
     })
-    .flatten()
-    .unwrap_or_default()
 }
 
 /// The bytes of a string or number argument as Lua would see them; `None`

@@ -1,0 +1,218 @@
+//! Upcall activations: running a peerlet function as a Lua thread until it
+//! returns, fails or suspends in a host call, and reporting failures.
+
+use mlua::thread::ThreadStatus;
+use mlua::{Function, IntoLuaMulti, MultiValue, Thread, Value};
+
+use super::budget::{Kill, Spent};
+use super::error::{cause, Cause, SandboxError};
+use super::Sandbox;
+
+/// Names one suspended upcall activation, for [`Sandbox::resume`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(u64);
+
+impl CallId {
+    /// The number behind the id (unique within one sandbox).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// How an upcall activation ended this time round.
+#[derive(Debug)]
+pub enum UpcallOutcome {
+    /// The upcall returned these values.
+    Done(MultiValue),
+    /// The upcall called a suspending host function (see
+    /// [`Sandbox::create_suspending_function`]); `request` is what that
+    /// function's `prepare` returned. Answer with [`Sandbox::resume`] (or drop
+    /// it with [`Sandbox::cancel`]).
+    Suspended { call: CallId, request: Value },
+}
+
+/// An upcall in progress: its thread and what it has spent so far.
+pub(super) struct Activation {
+    pub(super) thread: Thread,
+    pub(super) upcall: String,
+    pub(super) used: u64,
+    pub(super) ran: std::time::Duration,
+}
+
+impl Sandbox {
+    pub(super) fn start(
+        &mut self,
+        f: Function,
+        upcall: String,
+        args: MultiValue,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        let thread = match self.lua.create_thread(f) {
+            Ok(t) => t,
+            Err(e) => return Err(self.failed(&upcall, &e, None)),
+        };
+        if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
+            return Err(self.failed(&upcall, &e, None));
+        }
+        self.drive(
+            Activation {
+                thread,
+                upcall,
+                used: 0,
+                ran: std::time::Duration::ZERO,
+            },
+            args,
+        )
+    }
+
+    /// Runs an activation until it returns, fails or suspends.
+    pub(super) fn drive(
+        &mut self,
+        mut act: Activation,
+        mut args: MultiValue,
+    ) -> Result<UpcallOutcome, SandboxError> {
+        loop {
+            self.budget.begin(act.used, act.ran);
+            let result = act.thread.resume::<MultiValue>(args);
+            let spent = self
+                .budget
+                .finish(&self.lua)
+                .map_err(|e| self.host_error(e))?;
+            act.used = spent.used;
+            act.ran = spent.ran;
+            let values = match result {
+                Ok(values) if spent.killed.is_none() => values,
+                other => {
+                    // Drop the dead thread first, so the collection after
+                    // the abort can free what its stack held.
+                    let upcall = act.upcall;
+                    drop(act.thread);
+                    let e = other
+                        .err()
+                        .unwrap_or_else(|| mlua::Error::runtime("killed"));
+                    return Err(self.failed(&upcall, &e, Some(spent)));
+                }
+            };
+            if act.thread.status() != ThreadStatus::Resumable {
+                return Ok(UpcallOutcome::Done(values));
+            }
+            let mut values = values.into_iter();
+            let is_host_call =
+                matches!(values.next(), Some(Value::Table(t)) if t == self.prelude.mark);
+            if !is_host_call {
+                return Err(SandboxError::Runtime {
+                    peerlet: self.name.to_string(),
+                    upcall: act.upcall,
+                    message: "the upcall yielded outside a coroutine".into(),
+                });
+            }
+            let request = values.next().unwrap_or(Value::Nil);
+            if self.pending.len() >= self.limits.pending_calls {
+                let refusal = format!(
+                    "too many host calls waiting (limit {})",
+                    self.limits.pending_calls
+                );
+                args = (self.prelude.mark.clone(), false, refusal)
+                    .into_lua_multi(&self.lua)
+                    .map_err(|e| self.host_error(e))?;
+                continue;
+            }
+            let call = CallId(self.next_call);
+            self.next_call += 1;
+            self.pending.insert(call, act);
+            return Ok(UpcallOutcome::Suspended { call, request });
+        }
+    }
+
+    /// Turns a failed activation into its report, counts the strike, stops
+    /// the peerlet when it has had too many, and gives memory back.
+    fn failed(&mut self, upcall: &str, e: &mlua::Error, spent: Option<Spent>) -> SandboxError {
+        let peerlet = self.name.to_string();
+        let upcall = upcall.to_string();
+        let err = match spent {
+            Some(Spent {
+                killed: Some(Kill::Instructions),
+                at,
+                ..
+            }) => SandboxError::Budget {
+                peerlet,
+                upcall,
+                limit: self.budget.limit(),
+                at,
+            },
+            Some(Spent {
+                killed: Some(Kill::Time),
+                at,
+                ..
+            }) => SandboxError::Time {
+                peerlet,
+                upcall,
+                limit_ms: self.budget.time_limit().as_millis() as u64,
+                at,
+            },
+            Some(Spent {
+                killed: Some(Kill::Memory { used }),
+                at,
+                ..
+            }) => SandboxError::Memory {
+                peerlet,
+                upcall,
+                limit: self.limits.memory_bytes,
+                detail: format!(
+                    "{used} bytes still live after a full collection{}",
+                    at.map(|at| format!(" at {at}")).unwrap_or_default()
+                ),
+            },
+            _ => match cause(e) {
+                Cause::Memory(detail) => SandboxError::Memory {
+                    peerlet,
+                    upcall,
+                    limit: self.limits.memory_bytes,
+                    detail,
+                },
+                Cause::Other(m) if m.ends_with("not enough memory") => SandboxError::Memory {
+                    peerlet,
+                    upcall,
+                    limit: self.limits.memory_bytes,
+                    detail: m,
+                },
+                Cause::Limit(detail) => SandboxError::Limit {
+                    peerlet,
+                    upcall,
+                    detail,
+                },
+                Cause::Other(message) => SandboxError::Runtime {
+                    peerlet,
+                    upcall,
+                    message,
+                },
+            },
+        };
+        if err.is_abort() {
+            self.aborts += 1;
+            tracing::warn!(target: "peerlet", peerlet = %self.name, "{err}");
+            if self.aborts >= self.limits.strikes {
+                self.stop();
+            }
+        }
+        let _ = self.lua.gc_collect();
+        err
+    }
+
+    /// Drops everything the peerlet holds so its memory goes back.
+    fn stop(&mut self) {
+        tracing::warn!(target: "peerlet", peerlet = %self.name, "stopped after {} aborts", self.aborts);
+        self.stopped = true;
+        self.module = None;
+        self.pending.clear();
+        self.budget.forget_aborted();
+        let _ = self.lua.globals().clear();
+        // Lua shrinks its string table and stacks a step per cycle.
+        for _ in 0..8 {
+            let before = self.lua.used_memory();
+            let _ = self.lua.gc_collect();
+            if self.lua.used_memory() + 1024 >= before {
+                break;
+            }
+        }
+    }
+}
