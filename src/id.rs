@@ -150,10 +150,15 @@ fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], ParseIdError> {
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
+    // One write of the whole string: ids are formatted on every upcall.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 2 * ID_BYTES];
+    let n = bytes.len().min(ID_BYTES);
+    for (i, b) in bytes[..n].iter().enumerate() {
+        buf[2 * i] = DIGITS[(b >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(b & 15) as usize];
     }
-    Ok(())
+    f.write_str(std::str::from_utf8(&buf[..2 * n]).expect("hex digits are ASCII"))
 }
 
 impl FromStr for Id {

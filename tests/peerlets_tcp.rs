@@ -173,3 +173,47 @@ fn peerlets_run_where_their_messages_go_over_tcp() {
         }
     });
 }
+
+#[test]
+fn a_peerlet_store_survives_a_node_restart() {
+    let dir = std::env::temp_dir().join(format!("peerlet-tcp-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = |dir: &std::path::Path| {
+        let mut cfg = common::fast_config(None);
+        cfg.data_dir = Some(dir.to_path_buf());
+        let node = peerlet::node::Node::spawn(cfg).unwrap();
+        node.wait_joined(Duration::from_secs(20)).unwrap();
+        node
+    };
+    let node = start(&dir);
+    let app = node
+        .install_local("counter.lua", COUNTER.as_bytes())
+        .unwrap();
+    let me = node.me();
+    for _ in 0..3 {
+        let msg = message(app, AppType::EndNode, &ciborium::Value::Null);
+        node.call(move |k, now| k.api(now).send(me, msg)).unwrap();
+    }
+    eventually(Duration::from_secs(10), || {
+        match count(&node, "counter", "delivered") {
+            3 => Ok(()),
+            n => Err(format!("{n} delivered")),
+        }
+    });
+    node.kill();
+    assert!(
+        dir.join("store").read_dir().unwrap().count() >= 1,
+        "a store file on disk"
+    );
+
+    let node = start(&dir);
+    node.install_local("counter.lua", COUNTER.as_bytes())
+        .unwrap();
+    assert_eq!(
+        count(&node, "counter", "delivered"),
+        3,
+        "the count came back from disk"
+    );
+    node.kill();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

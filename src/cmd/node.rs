@@ -56,6 +56,31 @@ pub struct Tuning {
     /// Largest frame accepted or sent, in bytes.
     #[arg(long, hide = true)]
     pub max_frame: Option<usize>,
+    #[command(flatten)]
+    pub limits: PeerletLimits,
+}
+
+/// What each peerlet on the node may use (defaults: `peerlet::peerlet::Limits`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PeerletLimits {
+    /// Lua instructions one upcall may run [default: 1000000].
+    #[arg(long)]
+    pub max_instructions: Option<u64>,
+    /// Bytes one peerlet's Lua state may hold [default: 8388608].
+    #[arg(long)]
+    pub max_memory: Option<usize>,
+    /// Largest message a peerlet may send or receive, in bytes of CBOR [default: 65536].
+    #[arg(long)]
+    pub max_message: Option<usize>,
+    /// Timers one peerlet may have armed [default: 64].
+    #[arg(long)]
+    pub max_timers: Option<usize>,
+    /// Remote calls one peerlet may have waiting [default: 32].
+    #[arg(long)]
+    pub max_pending_calls: Option<usize>,
+    /// Messages per second one peerlet may send [default: 1000].
+    #[arg(long)]
+    pub max_send_rate: Option<u32>,
 }
 
 impl Tuning {
@@ -79,6 +104,25 @@ impl Tuning {
         }
         if let Some(m) = self.max_frame {
             cfg.tcp.max_frame = m;
+        }
+        let (l, given) = (&mut cfg.limits, &self.limits);
+        if let Some(v) = given.max_instructions {
+            l.instructions = v;
+        }
+        if let Some(v) = given.max_memory {
+            l.memory_bytes = v;
+        }
+        if let Some(v) = given.max_message {
+            l.message_bytes = v;
+        }
+        if let Some(v) = given.max_timers {
+            l.timers = v;
+        }
+        if let Some(v) = given.max_pending_calls {
+            l.pending_calls = v;
+        }
+        if let Some(v) = given.max_send_rate {
+            l.messages_per_second = v;
         }
     }
 }
@@ -141,4 +185,27 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::peerlet::Limits;
+
+    /// The `[default: N]` in the flags' help must match `Limits::default()`.
+    #[test]
+    fn documented_limit_defaults_are_the_real_ones() {
+        let l = Limits::default();
+        let src = include_str!("node.rs");
+        for (flag, value) in [
+            ("upcall may run", l.instructions.to_string()),
+            ("Lua state may hold", l.memory_bytes.to_string()),
+            ("bytes of CBOR", l.message_bytes.to_string()),
+            ("may have armed", l.timers.to_string()),
+            ("may have waiting", l.pending_calls.to_string()),
+            ("may send [", l.messages_per_second.to_string()),
+        ] {
+            let line = src.lines().find(|line| line.contains(flag)).expect(flag);
+            assert!(line.contains(&format!("[default: {value}]")), "{line}");
+        }
+    }
 }
