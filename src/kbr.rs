@@ -168,6 +168,16 @@ impl Kbr {
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.chord.handle_timeout(now);
+        self.for_each_app(now, |app, api| {
+            if app.next_deadline().is_some_and(|d| d <= now) {
+                app.on_timeout(api);
+            }
+        });
+        self.pump(now);
+    }
+
+    /// Runs `f` on every application (the default one last).
+    fn for_each_app(&mut self, now: Time, mut f: impl FnMut(&mut dyn Application, &mut Api<'_>)) {
         let mut apps = std::mem::take(&mut self.apps);
         let mut api = Api {
             now,
@@ -175,12 +185,9 @@ impl Kbr {
             work: &mut self.work,
         };
         for app in apps.values_mut().chain(self.default_app.as_mut()) {
-            if app.next_deadline().is_some_and(|d| d <= now) {
-                app.on_timeout(&mut api);
-            }
+            f(app.as_mut(), &mut api);
         }
         self.apps.append(&mut apps);
-        self.pump(now);
     }
 
     pub fn handle_peer_failed(&mut self, now: Time, addr: SocketAddr) {
@@ -231,16 +238,7 @@ impl Kbr {
                     rerouted,
                 } => self.route_here(now, msg, to_root, from, hint, rerouted),
                 Work::Update { node, joined } => {
-                    let mut apps = std::mem::take(&mut self.apps);
-                    let mut api = Api {
-                        now,
-                        chord: &mut self.chord,
-                        work: &mut self.work,
-                    };
-                    for app in apps.values_mut().chain(self.default_app.as_mut()) {
-                        app.update(&mut api, node, joined);
-                    }
-                    self.apps.append(&mut apps);
+                    self.for_each_app(now, |app, api| app.update(api, node, joined))
                 }
                 Work::Undeliverable { msg, error } => self.undeliverable(now, msg, error),
             }

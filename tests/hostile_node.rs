@@ -3,13 +3,14 @@
 //! the node keeps serving: the benign peerlet still answers, lookups through
 //! the node still succeed, the hostile one is reported by name.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use peerlet::chord::Config;
 use peerlet::id::{AppId, Id};
-use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
-use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::peerlet::{ManagerApp, ManagerConfig};
+use peerlet::sim::SimNet;
 use peerlet::wire::{AppKind, AppMessage, AppType};
 use serde_bytes::ByteBuf;
 
@@ -53,34 +54,13 @@ struct Node {
 }
 
 fn setup(seed: u64) -> Node {
-    let mut rng = Rng::new(seed);
-    let chord = Config {
-        successors: 4,
-        ..Config::default()
-    };
-    let mut net = SimNet::new(SimConfig {
-        seed,
-        chord,
-        ..SimConfig::default()
-    });
-    for _ in 0..8 {
-        net.add_node(rng.id());
-    }
-    net.install_converged();
-    let mut all = Vec::new();
-    for i in 0..8 {
-        let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
-        let app = m.clone();
-        net.with_node(i, move |k, _| k.set_default_app(Box::new(app)));
-        let benign = m.clone();
+    let (mut net, all, _) = common::sim::with_managers(8, seed, &ManagerConfig::default());
+    for (i, m) in all.iter().enumerate() {
         net.with_node(i, |k, now| {
-            benign
-                .0
-                .borrow_mut()
+            m.0.borrow_mut()
                 .install_local(&mut k.api(now), "benign.lua", BENIGN.as_bytes())
         })
         .unwrap();
-        all.push(m);
     }
     Node {
         net,

@@ -2,14 +2,15 @@
 //! forward at every hop (change, re-route, stop), update, replica_set, range,
 //! local_lookup, direct send, and apps that never see each other's messages.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use peerlet::chord::Config;
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Api, Application};
-use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::sim::{Rng, SimNet};
 use peerlet::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 use serde_bytes::ByteBuf;
 
@@ -72,20 +73,7 @@ fn message(app: AppId, data: &[u8]) -> AppMessage {
 
 /// A converged ring of `n` nodes with a recording app `app` on each.
 fn ring(n: usize, seed: u64, app: AppId) -> (SimNet, Shared, Rng) {
-    let mut rng = Rng::new(seed);
-    let chord = Config {
-        successors: 4,
-        ..Config::default()
-    };
-    let mut net = SimNet::new(SimConfig {
-        seed,
-        chord,
-        ..SimConfig::default()
-    });
-    for _ in 0..n {
-        net.add_node(rng.id());
-    }
-    net.install_converged();
+    let (mut net, rng) = common::sim::converged(n, seed);
     let seen = Shared::default();
     add_app(&mut net, app, &seen, None);
     (net, seen, rng)

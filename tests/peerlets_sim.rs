@@ -2,12 +2,13 @@
 //! isolation, remote method calls through `peerlet.lookup`, timers, the
 //! store, and reload with state.
 
+mod common;
+
 use std::time::Duration;
 
-use peerlet::chord::Config;
 use peerlet::id::{AppId, Id};
-use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
-use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::peerlet::{ManagerApp, ManagerConfig};
+use peerlet::sim::{Rng, SimNet};
 use peerlet::wire::{AppKind, AppMessage, AppType};
 use serde_bytes::ByteBuf;
 
@@ -18,27 +19,7 @@ struct Ring {
 }
 
 fn ring(n: usize, seed: u64, cfg: ManagerConfig) -> Ring {
-    let mut rng = Rng::new(seed);
-    let chord = Config {
-        successors: 4,
-        ..Config::default()
-    };
-    let mut net = SimNet::new(SimConfig {
-        seed,
-        chord,
-        ..SimConfig::default()
-    });
-    for _ in 0..n {
-        net.add_node(rng.id());
-    }
-    net.install_converged();
-    let mut managers = Vec::new();
-    for i in 0..n {
-        let m = ManagerApp::new(Manager::new(cfg.clone()));
-        let app = m.clone();
-        net.with_node(i, move |k, _| k.set_default_app(Box::new(app)));
-        managers.push(m);
-    }
+    let (net, managers, rng) = common::sim::with_managers(n, seed, &cfg);
     Ring { net, managers, rng }
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::id::Id;
-use crate::node::{Node, NodeConfig, NodeError};
+use crate::node::{Node, NodeConfig, NodeError, NodeHandle};
 
 /// Run a node.
 #[derive(clap::Args, Debug)]
@@ -157,15 +157,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => return Err(e.into()),
         }
     }
-    for file in &args.load {
-        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let chunk = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("peerlet.lua");
-        let app = node.install_local(chunk, &source)?;
-        tracing::info!("installed {} as app {app}", file.display());
-    }
+    load_peerlets(&[&node], &args.load)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;
@@ -173,6 +165,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let _ = stop.recv();
     tracing::info!("signal received: leaving the ring");
     node.leave();
+    Ok(())
+}
+
+/// Installs each file as an unsigned peerlet of the nodes' own, on every node.
+pub fn load_peerlets(
+    nodes: &[&NodeHandle],
+    files: &[PathBuf],
+) -> Result<(), Box<dyn std::error::Error>> {
+    for file in files {
+        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let chunk = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("peerlet.lua");
+        for node in nodes {
+            let app = node.install_local(chunk, &source)?;
+            tracing::debug!("{}: installed {} as app {app}", node.addr(), file.display());
+        }
+        tracing::info!("{} installed on {} node(s)", file.display(), nodes.len());
+    }
     Ok(())
 }
 

@@ -56,17 +56,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for node in &nodes {
         println!("{} {}", node.addr(), node.id());
     }
-    for file in &args.load {
-        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let chunk = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("peerlet.lua");
-        for node in &nodes {
-            node.install_local(chunk, &source)?;
-        }
-        tracing::info!("{} installed on {} nodes", file.display(), nodes.len());
-    }
+    let handles: Vec<&NodeHandle> = nodes.iter().collect();
+    super::node::load_peerlets(&handles, &args.load)?;
     tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
     let _ = stop.recv();
     tracing::info!("leaving");

@@ -75,6 +75,18 @@ pub struct PeerletStats {
     pub calls_out: u64,
 }
 
+/// What to install: the code and who it is.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerletSpec<'a> {
+    pub name: &'a str,
+    pub app: AppId,
+    pub app_type: AppType,
+    pub version: u32,
+    /// The name errors and tracebacks show, e.g. `dht.lua`.
+    pub chunk_name: &'a str,
+    pub source: &'a [u8],
+}
+
 /// One installed peerlet.
 pub struct Peerlet {
     pub name: String,
@@ -221,34 +233,28 @@ impl Manager {
                 })?
             }
         };
-        let app = AppId::derive(&self.cfg.local_publisher, &header.name);
-        self.install(
-            api,
-            &header.name,
-            app,
-            header.app_type,
-            header.version,
+        let spec = PeerletSpec {
+            name: &header.name,
+            app: AppId::derive(&self.cfg.local_publisher, &header.name),
+            app_type: header.app_type,
+            version: header.version,
             chunk_name,
             source,
-        )
+        };
+        self.install(api, &spec)
     }
 
     /// Installs a peerlet under `app` and runs its `init()`. A failing
     /// install (syntax error, runaway top level, a precompiled chunk) leaves
     /// nothing behind. Installing an app id that is already present replaces
     /// it, as [`Manager::reload`] does.
-    #[allow(clippy::too_many_arguments)]
     pub fn install(
         &mut self,
         api: &mut Api<'_>,
-        name: &str,
-        app: AppId,
-        app_type: AppType,
-        version: u32,
-        chunk_name: &str,
-        source: &[u8],
+        spec: &PeerletSpec<'_>,
     ) -> Result<AppId, InstallError> {
-        let fresh = self.build(api, name, app, app_type, version, chunk_name, source)?;
+        let app = spec.app;
+        let fresh = self.build(api, spec)?;
         let old = self.peerlets.insert(app, fresh);
         let state = old.and_then(|mut old| self.save_state(api.now(), &mut old));
         self.refresh(api, app, true);
@@ -273,9 +279,16 @@ impl Manager {
         let old = self
             .by_name(name)
             .ok_or_else(|| InstallError::Unknown(name.to_string()))?;
-        let (app, app_type, version) = (old.app, old.app_type, old.version);
-        let chunk = format!("{name}.lua");
-        self.install(api, name, app, app_type, version, &chunk, source)
+        let chunk_name = format!("{name}.lua");
+        let spec = PeerletSpec {
+            name,
+            app: old.app,
+            app_type: old.app_type,
+            version: old.version,
+            chunk_name: &chunk_name,
+            source,
+        };
+        self.install(api, &spec)
     }
 
     /// Removes peerlet `name`; its pending calls are dropped.
@@ -289,17 +302,19 @@ impl Manager {
         Ok(app)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn build(
         &mut self,
         api: &mut Api<'_>,
-        name: &str,
-        app: AppId,
-        app_type: AppType,
-        version: u32,
-        chunk_name: &str,
-        source: &[u8],
+        spec: &PeerletSpec<'_>,
     ) -> Result<Peerlet, InstallError> {
+        let PeerletSpec {
+            name,
+            app,
+            app_type,
+            version,
+            chunk_name,
+            source,
+        } = *spec;
         let store = match &self.cfg.data_dir {
             Some(dir) => Some(Store::open(
                 Store::path_for(dir, &app.to_string()),

@@ -93,7 +93,7 @@ mod verify_tests;
 pub use app::ManagerApp;
 pub use error::SandboxError;
 pub use limits::Limits;
-pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletStats};
+pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletSpec, PeerletStats};
 pub use sandbox::Sandbox;
 pub use upcall::{CallId, UpcallOutcome};
 pub use value::{cbor_to_lua, lua_to_cbor, ValueError, ValueErrorKind};

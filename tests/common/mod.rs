@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod sim;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
