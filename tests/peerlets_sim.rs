@@ -52,17 +52,16 @@ impl Ring {
         app_type: AppType,
         value: &ciborium::Value,
     ) {
-        let mut data = Vec::new();
-        ciborium::into_writer(value, &mut data).unwrap();
-        let msg = AppMessage {
-            app,
-            app_type,
-            code: None,
-            data: ByteBuf::from(data),
-            kind: AppKind::Message,
-        };
+        let msg = message(app, app_type, value);
         self.net
             .with_node(from, |k, now| k.api(now).route(key, msg, None));
+    }
+
+    /// Sends a Lua value (given as CBOR) to app `app` on node `i` itself.
+    fn send_to_self(&mut self, i: usize, app: AppId, value: &ciborium::Value) {
+        let me = self.net.me(i);
+        let msg = message(app, AppType::EndNode, value);
+        self.net.with_node(i, |k, now| k.api(now).send(me, msg));
     }
 
     /// A value in a peerlet's store on node `i`, decoded.
@@ -91,6 +90,19 @@ impl Ring {
         (0..self.net.len())
             .find(|&i| self.net.me(i).id == *id)
             .unwrap()
+    }
+}
+
+/// A plain application message carrying `value` as CBOR.
+fn message(app: AppId, app_type: AppType, value: &ciborium::Value) -> AppMessage {
+    let mut data = Vec::new();
+    ciborium::into_writer(value, &mut data).unwrap();
+    AppMessage {
+        app,
+        app_type,
+        code: None,
+        data: ByteBuf::from(data),
+        kind: AppKind::Message,
     }
 }
 
@@ -237,22 +249,12 @@ fn lookup_handles_call_methods_on_remote_peerlets_and_fail_cleanly() {
     let mut r = ring(20, 4, ManagerConfig::default());
     let all = r.all();
     let app = r.install(&all, "kv", KV);
-    let me = r.net.me(0);
     let msg = map(&[
         ("op", text("run")),
         ("k", text("colour")),
         ("v", text("blue")),
     ]);
-    let mut data = Vec::new();
-    ciborium::into_writer(&msg, &mut data).unwrap();
-    let m = AppMessage {
-        app,
-        app_type: AppType::EndNode,
-        code: None,
-        data: ByteBuf::from(data),
-        kind: AppKind::Message,
-    };
-    r.net.with_node(0, |k, now| k.api(now).send(me, m));
+    r.send_to_self(0, app, &msg);
     r.net.run_for(Duration::from_secs(5));
     assert_eq!(r.stored(0, "kv", "result"), Some(text("blue")));
     let missing = format!("{:?}", r.stored(0, "kv", "missing"));
@@ -280,17 +282,7 @@ fn a_lookup_call_that_gets_no_answer_times_out() {
     for i in 1..10 {
         r.net.crash(i);
     }
-    let me = r.net.me(0);
-    let mut data = Vec::new();
-    ciborium::into_writer(&map(&[("op", text("timeout"))]), &mut data).unwrap();
-    let m = AppMessage {
-        app,
-        app_type: AppType::EndNode,
-        code: None,
-        data: ByteBuf::from(data),
-        kind: AppKind::Message,
-    };
-    r.net.with_node(0, |k, now| k.api(now).send(me, m));
+    r.send_to_self(0, app, &map(&[("op", text("timeout"))]));
     r.net.run_for(Duration::from_secs(30));
     let err = format!("{:?}", r.stored(0, "kv", "timeout"));
     assert!(err.contains("timed out after 2 s"), "{err}");
