@@ -34,6 +34,7 @@ use crate::chord::{Chord, Config, Found, RouteError, Time};
 use crate::id::Id;
 use crate::kbr::{Api, Kbr, KbrEvent};
 use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
+use crate::peerlet::trust::TrustPolicy;
 use crate::peerlet::{Limits, Manager, ManagerApp, ManagerConfig};
 use crate::wire::{Message, NodeRef};
 
@@ -54,6 +55,9 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// What each peerlet may use.
     pub limits: Limits,
+    /// Public keys (minisign `.pub` files) of the publishers whose signed
+    /// peerlets this node runs, on top of `DATA/trust.conf`.
+    pub trust_files: Vec<PathBuf>,
 }
 
 impl NodeConfig {
@@ -67,6 +71,7 @@ impl NodeConfig {
             tcp: TcpConfig::default(),
             data_dir: None,
             limits: Limits::default(),
+            trust_files: Vec::new(),
         }
     }
 }
@@ -347,6 +352,10 @@ fn run_thread(
             data_dir: config.data_dir.clone(),
             ..ManagerConfig::default()
         }));
+        match TrustPolicy::load(config.data_dir.as_deref(), &config.trust_files) {
+            Ok(policy) => peerlets.0.borrow_mut().set_trust(policy),
+            Err(e) => tracing::error!("trust policy: {e}; this node runs no signed peerlets"),
+        }
         let mut kbr = Kbr::new(Chord::new(me, config.chord.clone()));
         kbr.set_default_app(Box::new(peerlets.clone()));
         let node = Node {

@@ -29,10 +29,15 @@ pub struct Args {
     /// The node's ring id (40 hex digits); default: the key of its address.
     #[arg(long)]
     pub id: Option<Id>,
-    /// Install this peerlet (a Lua file, unsigned: this node's own) once the
-    /// node is part of a ring. Repeatable.
+    /// Install this peerlet once the node is part of a ring. Signed when
+    /// FILE.lua.minisig exists (then its publisher must be trusted), else
+    /// as this node's own, unsigned. Repeatable.
     #[arg(long, value_name = "FILE.lua")]
     pub load: Vec<PathBuf>,
+    /// Run peerlets signed by this publisher key (a minisign .pub file).
+    /// Repeatable; adds to DATA/trust.conf.
+    #[arg(long, value_name = "KEY.pub")]
+    pub trust: Vec<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -136,6 +141,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     cfg.join = args.join;
     cfg.id = args.id;
     cfg.data_dir = args.data.clone();
+    // Fail here, with the reason, rather than in the node thread.
+    crate::peerlet::trust::TrustPolicy::load(args.data.as_deref(), &args.trust)?;
+    cfg.trust_files = args.trust.clone();
     args.tuning.apply(&mut cfg);
     let (stop_tx, stop) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
@@ -168,7 +176,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Installs each file as an unsigned peerlet of the nodes' own, on every node.
+/// Installs each file on every node: signed when `FILE.minisig` exists
+/// (its publisher must be trusted), else as the node's own, unsigned.
 pub fn load_peerlets(
     nodes: &[&NodeHandle],
     files: &[PathBuf],
@@ -179,11 +188,29 @@ pub fn load_peerlets(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("peerlet.lua");
+        let sig_path = crate::peerlet::signing::signature_path(file);
+        let signature = match std::fs::read_to_string(&sig_path) {
+            Ok(sig) => Some(sig),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("{}: {e}", sig_path.display()).into()),
+        };
         for node in nodes {
-            let app = node.install_local(chunk, &source)?;
+            let app = match &signature {
+                Some(sig) => node.install_signed(&source, sig)?,
+                None => node.install_local(chunk, &source)?,
+            };
             tracing::debug!("{}: installed {} as app {app}", node.addr(), file.display());
         }
-        tracing::info!("{} installed on {} node(s)", file.display(), nodes.len());
+        let how = if signature.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        };
+        tracing::info!(
+            "{} ({how}) installed on {} node(s)",
+            file.display(),
+            nodes.len()
+        );
     }
     Ok(())
 }

@@ -17,10 +17,14 @@ pub struct Args {
     /// Default: any free ports.
     #[arg(long)]
     pub base_port: Option<u16>,
-    /// Install this peerlet (a Lua file, unsigned: each node's own) on
-    /// every node once the ring is up. Repeatable.
+    /// Install this peerlet on every node once the ring is up: signed when
+    /// FILE.lua.minisig exists (its publisher must be trusted), else as each
+    /// node's own, unsigned. Repeatable.
     #[arg(long, value_name = "FILE.lua")]
     pub load: Vec<std::path::PathBuf>,
+    /// Run peerlets signed by this publisher key (a minisign .pub file). Repeatable.
+    #[arg(long, value_name = "KEY.pub")]
+    pub trust: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -30,6 +34,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.nodes == 0 {
         return Err("N must be at least 1".into());
     }
+    crate::peerlet::trust::TrustPolicy::load(None, &args.trust)?;
     let (stop_tx, stop) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -46,6 +51,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mut cfg = NodeConfig::new(listen);
         cfg.join = nodes.first().map(|n| n.addr());
         args.tuning.apply(&mut cfg);
+        cfg.trust_files = args.trust.clone();
         let node =
             Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;
         nodes.push(node);

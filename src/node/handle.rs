@@ -226,6 +226,19 @@ impl NodeHandle {
         })
     }
 
+    /// Installs a signed peerlet (see [`Manager::install_signed`]).
+    pub fn install_signed(&self, source: &[u8], signature: &str) -> Result<AppId, NodeError> {
+        let (source, signature) = (source.to_vec(), signature.to_string());
+        self.with_peerlets(move |m, api| {
+            m.install_signed(api, &source, &signature)
+                .map_err(|e| e.to_string())
+        })?
+        .map_err(|reason| NodeError::Install {
+            node: self.me.addr,
+            reason,
+        })
+    }
+
     /// Leaves the ring gracefully: the neighbours are told (the messages are
     /// written before this returns), then the node stops.
     pub fn leave(&self) {

@@ -18,12 +18,14 @@ use serde_bytes::ByteBuf;
 
 use super::header::PeerletHeader;
 use super::host::{self, HostState, Outgoing};
+use super::package::Package;
 use super::store::{Store, DEFAULT_QUOTA};
+use super::trust::TrustPolicy;
 use super::{lua_to_cbor, CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
 use crate::chord::Time;
 use crate::id::AppId;
 use crate::kbr::Api;
-use crate::wire::{AppKind, AppMessage, AppType, NodeRef};
+use crate::wire::{AppKind, AppMessage, AppType, CodeLocator, NodeRef};
 
 /// How the manager runs peerlets.
 #[derive(Clone, Debug)]
@@ -62,6 +64,16 @@ pub enum InstallError {
     },
     #[error("{chunk}: no usable `--@peerlet name=...` header and no usable file name: {reason}")]
     Header { chunk: String, reason: String },
+    #[error(transparent)]
+    Package(#[from] super::package::PackageError),
+    #[error(
+        "peerlet `{name}`: version {offered} does not replace the installed version {installed}"
+    )]
+    Older {
+        name: String,
+        offered: u32,
+        installed: u32,
+    },
     #[error("no peerlet named `{0}` is installed")]
     Unknown(String),
 }
@@ -76,7 +88,7 @@ pub struct PeerletStats {
 }
 
 /// What to install: the code and who it is.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PeerletSpec<'a> {
     pub name: &'a str,
     pub app: AppId,
@@ -85,6 +97,8 @@ pub struct PeerletSpec<'a> {
     /// The name errors and tracebacks show, e.g. `dht.lua`.
     pub chunk_name: &'a str,
     pub source: &'a [u8],
+    /// Signed code: where others fetch it, and the publisher's key id.
+    pub signed: Option<(CodeLocator, String)>,
 }
 
 /// One installed peerlet.
@@ -97,6 +111,11 @@ pub struct Peerlet {
     pub(super) sandbox: Sandbox,
     pub(super) host: Rc<HostState>,
     pub stats: PeerletStats,
+    /// Where to get the code, for signed peerlets: carried by every message
+    /// the peerlet sends, so other nodes can fetch it.
+    pub code: Option<CodeLocator>,
+    /// The publisher's key id (hex), for signed peerlets.
+    pub publisher: Option<String>,
 }
 
 impl Peerlet {
@@ -164,6 +183,10 @@ pub(super) enum Step<'a> {
 /// All peerlets of one node. See the module docs.
 pub struct Manager {
     pub(super) cfg: ManagerConfig,
+    trust: TrustPolicy,
+    /// Packages of the signed peerlets installed here, by code hash: what
+    /// this node can hand to others that fetch the code.
+    packages: BTreeMap<[u8; 32], Vec<u8>>,
     pub(super) peerlets: BTreeMap<AppId, Peerlet>,
     pub(super) calls: BTreeMap<u64, OutCall>,
     next_call: u64,
@@ -178,6 +201,8 @@ impl Manager {
     pub fn new(cfg: ManagerConfig) -> Manager {
         Manager {
             cfg,
+            trust: TrustPolicy::new(),
+            packages: BTreeMap::new(),
             peerlets: BTreeMap::new(),
             calls: BTreeMap::new(),
             next_call: 0,
@@ -188,6 +213,65 @@ impl Manager {
 
     pub fn config(&self) -> &ManagerConfig {
         &self.cfg
+    }
+
+    /// Whose code this node runs (and what it refused).
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.trust
+    }
+
+    pub fn set_trust(&mut self, trust: TrustPolicy) {
+        self.trust = trust;
+    }
+
+    /// The package with SHA-256 `hash`, if a peerlet installed here came in it.
+    pub fn package(&self, hash: &[u8; 32]) -> Option<&[u8]> {
+        self.packages.get(hash).map(|p| p.as_slice())
+    }
+
+    /// Installs a signed peerlet: `source` and its detached minisign
+    /// `signature` (the `.minisig` file's text). The signature must be by a
+    /// publisher this node trusts, the name, type and version come from the
+    /// signed `--@peerlet` header, and the app id is bound to the publisher's
+    /// key and the name. A version older than the one installed is refused;
+    /// a newer one replaces it (with `save`/`restore`, as a reload).
+    pub fn install_signed(
+        &mut self,
+        api: &mut Api<'_>,
+        source: &[u8],
+        signature: &str,
+    ) -> Result<AppId, InstallError> {
+        let package = Package::parse(source, signature)
+            .inspect_err(|e| self.trust.record_refusal(e.reason()))?;
+        let verified = package.verify(&self.trust)?;
+        if let Some(old) = self.peerlets.get(&verified.app_id()) {
+            if old.version > verified.version() {
+                return Err(InstallError::Older {
+                    name: old.name.clone(),
+                    offered: verified.version(),
+                    installed: old.version,
+                });
+            }
+        }
+        let chunk_name = format!("{}.lua", verified.name());
+        let hash = verified.code_hash();
+        let locator = CodeLocator {
+            hash,
+            size: package.size() as u64,
+            origin: Some(api.id()),
+        };
+        let spec = PeerletSpec {
+            name: verified.name(),
+            app: verified.app_id(),
+            app_type: verified.app_type(),
+            version: verified.version(),
+            chunk_name: &chunk_name,
+            source: verified.source().as_bytes(),
+            signed: Some((locator, verified.publisher().key_id_hex())),
+        };
+        let app = self.install(api, &spec)?;
+        self.packages.insert(hash, package.encoded().to_vec());
+        Ok(app)
     }
 
     pub fn peerlets(&self) -> impl Iterator<Item = &Peerlet> {
@@ -240,6 +324,7 @@ impl Manager {
             version: header.version,
             chunk_name,
             source,
+            signed: None,
         };
         self.install(api, &spec)
     }
@@ -287,6 +372,7 @@ impl Manager {
             version: old.version,
             chunk_name: &chunk_name,
             source,
+            signed: None,
         };
         self.install(api, &spec)
     }
@@ -314,7 +400,8 @@ impl Manager {
             version,
             chunk_name,
             source,
-        } = *spec;
+            ..
+        } = spec.clone();
         let store = match &self.cfg.data_dir {
             Some(dir) => Some(Store::open(
                 Store::path_for(dir, &app.to_string()),
@@ -346,6 +433,8 @@ impl Manager {
             sandbox,
             host,
             stats: PeerletStats::default(),
+            code: spec.signed.as_ref().map(|(c, _)| c.clone()),
+            publisher: spec.signed.as_ref().map(|(_, p)| p.clone()),
         })
     }
 
@@ -480,7 +569,7 @@ impl Manager {
             let msg = |data: Vec<u8>| AppMessage {
                 app,
                 app_type: p.app_type,
-                code: None,
+                code: p.code.clone(),
                 data: ByteBuf::from(data),
                 kind: AppKind::Message,
             };
