@@ -23,7 +23,8 @@ pub struct Args {
     /// Address of any node of the ring to join; without it, start a new ring.
     #[arg(long)]
     pub join: Option<SocketAddr>,
-    /// The node's directory, created owner-only if missing.
+    /// The node's directory, created owner-only if missing; the node's
+    /// control socket (for `peerlet repl`) is DIR/control.sock.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// The node's ring id (40 hex digits); default: the key of its address.
@@ -33,6 +34,10 @@ pub struct Args {
     /// node is part of a ring. Repeatable.
     #[arg(long, value_name = "FILE.lua")]
     pub load: Vec<PathBuf>,
+    /// Attach a REPL to the node on this terminal (needs --data); leaving
+    /// it (Ctrl-D) makes the node leave the ring.
+    #[arg(long, requires = "data")]
+    pub repl: bool,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -166,13 +171,32 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let app = node.install_local(chunk, &source)?;
         tracing::info!("installed {} as app {app}", file.display());
     }
+    let node = std::sync::Arc::new(node);
+    let control = match &args.data {
+        Some(dir) => {
+            let path = dir.join(crate::control::SOCKET_NAME);
+            let server = crate::control::serve(&path, node.clone())
+                .map_err(|e| format!("control socket {}: {e}", path.display()))?;
+            Some(server)
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;
     drop(out);
-    let _ = stop.recv();
-    tracing::info!("signal received: leaving the ring");
+    match &control {
+        Some(server) if args.repl => {
+            crate::repl::run(server.path())?;
+            tracing::info!("console closed: leaving the ring");
+        }
+        _ => {
+            let _ = stop.recv();
+            tracing::info!("signal received: leaving the ring");
+        }
+    }
     node.leave();
+    drop(control);
     Ok(())
 }
 

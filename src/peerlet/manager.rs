@@ -455,7 +455,7 @@ impl Manager {
     }
 
     /// Sends what peerlet `app` queued.
-    fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
+    pub(super) fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
         let Some(p) = self.peerlets.get_mut(&app) else {
             return;
         };

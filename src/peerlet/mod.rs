@@ -67,6 +67,7 @@
 
 pub mod app;
 mod budget;
+pub mod console;
 mod error;
 pub mod header;
 pub mod host;
@@ -75,6 +76,7 @@ pub mod manager;
 pub mod package;
 mod pattern;
 pub mod policy_file;
+pub mod pretty;
 pub mod publisher;
 pub mod refusal;
 mod sandbox;

@@ -1,0 +1,137 @@
+//! The node side of the control socket: one thread accepts, one thread per
+//! connection reads requests and runs them on the node through its
+//! [`NodeHandle`] (so Lua still runs only on the node's own thread).
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::{read_frame, write_frame, Request, Response};
+use crate::node::NodeHandle;
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 16;
+
+/// A listening control socket; dropping it removes the socket file (the
+/// accept thread ends with the process).
+pub struct ControlServer {
+    path: PathBuf,
+}
+
+impl ControlServer {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listens on `path` (a stale socket file there is replaced), readable and
+/// writable by the owner only, and serves `node` on a background thread.
+pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
+    if let Some(dir) = path.parent() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let open = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("peerlet-control".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    tracing::warn!("control socket: too many connections, closing one");
+                    continue;
+                }
+                let (node, open) = (node.clone(), open.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("peerlet-control-conn".into())
+                    .spawn(move || {
+                        serve_connection(stream, &node);
+                        open.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    tracing::warn!("control socket: cannot start a connection thread");
+                }
+            }
+        })?;
+    Ok(ControlServer {
+        path: path.to_path_buf(),
+    })
+}
+
+fn serve_connection(mut stream: UnixStream, node: &NodeHandle) {
+    loop {
+        let req: Request = match read_frame(&mut stream) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("control socket: closing a connection: {e}");
+                return;
+            }
+        };
+        let resp = answer(node, req).unwrap_or_else(Response::Error);
+        if let Err(e) = write_frame(&mut stream, &resp) {
+            tracing::warn!("control socket: cannot reply: {e}");
+            return;
+        }
+    }
+}
+
+/// Runs one request on the node.
+fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
+    let on_node = |r: Result<Result<String, String>, crate::node::NodeError>| match r {
+        Ok(Ok(text)) => Ok(Response::Ok(text)),
+        Ok(Err(e)) => Ok(Response::Error(e)),
+        Err(e) => Err(e.to_string()),
+    };
+    match req {
+        Request::Eval { code } => {
+            on_node(node.with_peerlets(move |m, api| m.console_eval(api, &code)))
+        }
+        Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
+        Request::Stats => {
+            let stats = node.stats();
+            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, m))))
+        }
+        Request::Load { path } => {
+            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let chunk = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("peerlet.lua")
+                .to_string();
+            on_node(node.with_peerlets(move |m, api| {
+                let app = m
+                    .install_local(api, &chunk, &source)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("installed {chunk} as app {app}"))
+            }))
+        }
+        Request::Reload { name, path } => {
+            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            on_node(node.with_peerlets(move |m, api| {
+                let app = m.reload(api, &name, &source).map_err(|e| e.to_string())?;
+                Ok(format!("reloaded `{name}` (app {app})"))
+            }))
+        }
+        Request::Unload { name } => on_node(node.with_peerlets(move |m, _| {
+            let app = m.unload(&name).map_err(|e| e.to_string())?;
+            Ok(format!("unloaded `{name}` (app {app})"))
+        })),
+    }
+}
