@@ -159,3 +159,31 @@ fn runaway_line_is_aborted_and_the_console_stays_usable() {
     }
     assert!(a.node.child.id() > 0);
 }
+
+#[test]
+fn console_calls_a_loaded_peerlet_and_reload_keeps_its_state() {
+    let a = start_node();
+    let file = a.dir.path().join("counter.lua");
+    std::fs::write(
+        &file,
+        "--@peerlet name=counter type=end-node version=1\n\
+         local P = {}\n\
+         local n = 0\n\
+         function P.bump(by) n = n + by return n end\n\
+         function P.save() return n end\n\
+         function P.restore(saved) n = saved end\n\
+         return P\n",
+    )
+    .unwrap();
+    let load = eval(&a.socket, &format!(".load {}", file.display()));
+    assert!(load.status.success(), "{load:?}");
+    let app = stdout(&load).rsplit(' ').next().unwrap().to_string();
+    assert_eq!(app.len(), 32, "{load:?}");
+    let bump = format!("peerlet.lookup(kbr.key('anything'), '{app}'):bump(5)");
+    assert_eq!(stdout(&eval(&a.socket, &bump)), "5");
+    let reload = eval(&a.socket, &format!(".reload counter {}", file.display()));
+    assert!(reload.status.success(), "{reload:?}");
+    assert_eq!(stdout(&eval(&a.socket, &bump)), "10", "state kept");
+    let missing = format!("peerlet.lookup(kbr.key('anything'), '{app}'):nope()");
+    assert!(!eval(&a.socket, &missing).status.success());
+}

@@ -7,10 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{read_frame, write_frame, Request, Response};
 use crate::node::NodeHandle;
+
+/// How long a console line waiting on remote calls may take in all (each
+/// call has the node's own call timeout).
+const EVAL_LIMIT: Duration = Duration::from_secs(60);
 
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 16;
@@ -99,9 +105,7 @@ fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
         Err(e) => Err(e.to_string()),
     };
     match req {
-        Request::Eval { code } => {
-            on_node(node.with_peerlets(move |m, api| m.console_eval(api, &code)))
-        }
+        Request::Eval { code } => Ok(eval(node, code)),
         Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
@@ -133,5 +137,31 @@ fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
             let app = m.unload(&name).map_err(|e| e.to_string())?;
             Ok(format!("unloaded `{name}` (app {app})"))
         })),
+    }
+}
+
+/// Runs a console line, waiting for its outcome while it waits on remote
+/// calls.
+fn eval(node: &NodeHandle, code: String) -> Response {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let started = node.with_peerlets(move |m, api| {
+        let done = move |r| {
+            let _ = tx.send(r);
+        };
+        m.console_eval(api, &code, Box::new(done))
+    });
+    if let Err(e) = started {
+        return Response::Error(e.to_string());
+    }
+    match rx.recv_timeout(EVAL_LIMIT) {
+        Ok(Ok(text)) => Response::Ok(text),
+        Ok(Err(e)) => Response::Error(e),
+        Err(RecvTimeoutError::Timeout) => Response::Error(format!(
+            "the console line got no answer within {EVAL_LIMIT:?}"
+        )),
+        Err(RecvTimeoutError::Disconnected) => Response::Error(
+            "the console line was dropped (a newer line waited, or the console was replaced)"
+                .into(),
+        ),
     }
 }

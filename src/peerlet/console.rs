@@ -8,13 +8,18 @@
 //! a full instruction budget. A runaway line is aborted like any upcall; a
 //! console stopped after too many aborts is replaced by a fresh one, so the
 //! console always stays usable.
+//!
+//! A line that calls a remote peerlet (`peerlet.lookup(key):method()`)
+//! waits like any upcall; its outcome is handed to the caller's `done`
+//! when the activation finishes (or fails, or times out). One console line
+//! waits at a time: a newer waiting line drops the older one's `done`.
 
 use mlua::chunk::ChunkMode;
 use mlua::MultiValue;
 
 use super::error::describe;
 use super::manager::{InstallError, Manager};
-use super::{pretty, UpcallOutcome};
+use super::{pretty, CallId, SandboxError, UpcallOutcome};
 use crate::id::AppId;
 use crate::kbr::Api;
 use crate::wire::AppType;
@@ -25,11 +30,62 @@ pub const CONSOLE: &str = "console";
 /// Chunk name of console lines in error messages (`console:1: ...`).
 const CHUNK: &str = "=console";
 
+/// What the outcome of a console line is given to: the text to print, or
+/// the error.
+pub type Done = Box<dyn FnOnce(Result<String, String>)>;
+
+/// How a console line's first step ended, when it did not fail.
+enum Started {
+    Done(String),
+    Waiting(CallId),
+}
+
+/// A console line suspended in a remote call.
+pub(super) struct Waiting {
+    /// The suspended activation: the next resume of it is the line's.
+    call: CallId,
+    done: Done,
+}
+
 impl Manager {
-    /// Runs one console line and returns what to print: the values of an
-    /// expression (pretty-printed), nothing for statements, or the error
-    /// naming the chunk and line.
-    pub fn console_eval(&mut self, api: &mut Api<'_>, code: &str) -> Result<String, String> {
+    /// Runs one console line and gives `done` what to print: the values of
+    /// an expression (pretty-printed), nothing for statements, or the error
+    /// naming the chunk and line. `done` runs before this returns, unless
+    /// the line waits on a remote call: then when that call is answered.
+    /// If the console is replaced meanwhile, `done` is dropped unrun.
+    pub fn console_eval(&mut self, api: &mut Api<'_>, code: &str, done: Done) {
+        match self.console_start(api, code) {
+            Ok(Started::Waiting(call)) => self.console_waiting = Some(Waiting { call, done }),
+            Ok(Started::Done(text)) => done(Ok(text)),
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    /// Called for every resumed activation: hands the outcome of the
+    /// waiting console line to its `done`.
+    pub(super) fn console_resumed(
+        &mut self,
+        call: CallId,
+        outcome: &Result<UpcallOutcome, SandboxError>,
+    ) {
+        if self.console_waiting.as_ref().is_none_or(|w| w.call != call) {
+            return;
+        }
+        let waiting = self.console_waiting.take().expect("checked");
+        match outcome {
+            Ok(UpcallOutcome::Done(values)) => (waiting.done)(Ok(pretty::values(values))),
+            Ok(UpcallOutcome::Suspended { call, .. }) => {
+                self.console_waiting = Some(Waiting {
+                    call: *call,
+                    done: waiting.done,
+                })
+            }
+            Err(e) => (waiting.done)(Err(e.to_string())),
+        }
+    }
+
+    /// Starts a console line: done at once, or waiting on a remote call.
+    fn console_start(&mut self, api: &mut Api<'_>, code: &str) -> Result<Started, String> {
         let (app, note) = self.console(api).map_err(|e| e.to_string())?;
         self.refresh(api, app, false);
         let p = self.peerlets.get_mut(&app).expect("console just installed");
@@ -48,17 +104,17 @@ impl Manager {
             .sandbox
             .start_function(f, "the console line", MultiValue::new());
         let result = match outcome {
-            Ok(UpcallOutcome::Done(values)) => Ok(pretty::values(&values)),
+            Ok(UpcallOutcome::Done(values)) => Ok(Started::Done(pretty::values(&values))),
             Ok(UpcallOutcome::Suspended { call, request }) => {
                 self.send_call(api, app, call, request, None);
-                Ok("(the line waits for a remote call; it finishes in the background)".into())
+                Ok(Started::Waiting(call))
             }
             Err(e) => Err(e.to_string()),
         };
         self.flush(api, app);
         match (note, result) {
-            (Some(note), Ok(text)) if text.is_empty() => Ok(note),
-            (Some(note), Ok(text)) => Ok(format!("{note}\n{text}")),
+            (Some(note), Ok(Started::Done(text))) if text.is_empty() => Ok(Started::Done(note)),
+            (Some(note), Ok(Started::Done(text))) => Ok(Started::Done(format!("{note}\n{text}"))),
             (_, result) => result,
         }
     }
