@@ -35,6 +35,8 @@ pub enum Request {
     },
     /// Successors, predecessor, fingers.
     Peers,
+    /// The ring as this node knows it, drawn as text.
+    Ring,
     /// Installed peerlets and their counters.
     Apps,
     /// Install the peerlet in the file at `path` (read by the node) as the

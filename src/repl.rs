@@ -25,6 +25,7 @@ their values; a chunk continues over several lines until it is complete.
 Meta commands:
   .help               this text
   .peers              successors, predecessor, fingers
+  .ring               the ring as this node knows it
   .apps               installed peerlets and their counters
   .load FILE          install the peerlet in FILE as this node's own
   .reload NAME FILE   swap the code of peerlet NAME for FILE
@@ -34,7 +35,7 @@ Ctrl-D leaves.";
 
 /// The meta commands, for completion.
 pub const META_COMMANDS: &[&str] = &[
-    ".help", ".peers", ".apps", ".load", ".reload", ".unload", ".stats",
+    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats",
 ];
 
 /// Turns one input (a meta command or Lua) into a request, or says what is
@@ -52,6 +53,7 @@ pub fn parse_input(line: &str) -> Result<Request, String> {
     match words.as_slice() {
         [".peers"] => Ok(Request::Peers),
         [".apps"] => Ok(Request::Apps),
+        [".ring"] => Ok(Request::Ring),
         [".stats"] => Ok(Request::Stats),
         [".load", file] => Ok(Request::Load { path: abs(file) }),
         [".reload", name, file] => Ok(Request::Reload {

@@ -71,6 +71,8 @@ fn eval_prints_values_and_exits_non_zero_on_errors() {
     assert!(err.contains("console:1: boom"), "{err}");
     let syntax = eval(&a.socket, "x = = 1");
     assert!(!syntax.status.success());
+    let ring = stdout(&eval(&a.socket, ".ring"));
+    assert!(ring.starts_with("1 node(s) known"), "{ring}");
     let unknown = eval(&a.socket, ".nope");
     assert!(!unknown.status.success());
 }

@@ -175,9 +175,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let control = match &args.data {
         Some(dir) => {
             let path = dir.join(crate::control::SOCKET_NAME);
-            let server = crate::control::serve(&path, node.clone())
-                .map_err(|e| format!("control socket {}: {e}", path.display()))?;
-            Some(server)
+            match crate::control::serve(&path, node.clone()) {
+                Ok(server) => Some(server),
+                // The node is useful without a console (a data path too
+                // long for a Unix socket, say), unless one was asked for.
+                Err(e) if !args.repl => {
+                    tracing::warn!("no control socket at {}: {e}", path.display());
+                    None
+                }
+                Err(e) => return Err(format!("control socket {}: {e}", path.display()).into()),
+            }
         }
         None => None,
     };

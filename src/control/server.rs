@@ -107,6 +107,7 @@ fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
         Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(api.table())))),
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
             let stats = node.stats();

@@ -38,6 +38,41 @@ pub fn peers(table: &RoutingTable) -> String {
     out
 }
 
+/// The ring as this node knows it: every known node clockwise from this
+/// one, with its place on the ring (per mille of the id space), the arc
+/// to the next known node, and its role here.
+pub fn ring(table: &RoutingTable) -> String {
+    let me = table.me();
+    let mut nodes = vec![me];
+    nodes.extend(table.known_nodes().into_iter().filter(|n| n.id != me.id));
+    let place = |n: &crate::wire::NodeRef| n.id.high_u64() as f64 / u64::MAX as f64 * 1000.0;
+    let mut out = format!("{} node(s) known, clockwise from this one:", nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        let next = &nodes[(i + 1) % nodes.len()];
+        let arc = (place(next) - place(n)).rem_euclid(1000.0);
+        let arc = if nodes.len() == 1 { 1000.0 } else { arc };
+        let mut roles = Vec::new();
+        if n.id == me.id {
+            roles.push("me".to_string());
+        }
+        if table.predecessor().is_some_and(|p| p.id == n.id) {
+            roles.push("predecessor".into());
+        }
+        if let Some(k) = table.successors().iter().position(|s| s.id == n.id) {
+            roles.push(format!("successor {k}"));
+        }
+        let _ = write!(
+            out,
+            "\n  @{:>5.1}‰ {:?}  ──{:>5.1}‰──▶  {}",
+            place(n),
+            n,
+            arc,
+            roles.join(", ")
+        );
+    }
+    out
+}
+
 /// One line per installed peerlet, with its counters.
 pub fn apps(m: &Manager) -> String {
     let mut out = String::from(
