@@ -44,10 +44,11 @@ pub enum Request {
     Load {
         path: PathBuf,
     },
-    /// Swap the code of peerlet `name` for the file at `path`.
+    /// Swap the code of peerlet `name` for the file at `path`; without a
+    /// path, the file it was last loaded from through this socket.
     Reload {
         name: String,
-        path: PathBuf,
+        path: Option<PathBuf>,
     },
     Unload {
         name: String,

@@ -28,7 +28,9 @@ Meta commands:
   .ring               the ring as this node knows it
   .apps               installed peerlets and their counters
   .load FILE          install the peerlet in FILE as this node's own
-  .reload NAME FILE   swap the code of peerlet NAME for FILE
+  .reload NAME [FILE] swap the code of peerlet NAME for FILE (default: the
+                      file it was loaded from); its save()/restore(state)
+                      hand the state over
   .unload NAME        remove peerlet NAME
   .stats              message counters, recent peerlet reports
 Ctrl-D leaves.";
@@ -56,9 +58,13 @@ pub fn parse_input(line: &str) -> Result<Request, String> {
         [".ring"] => Ok(Request::Ring),
         [".stats"] => Ok(Request::Stats),
         [".load", file] => Ok(Request::Load { path: abs(file) }),
+        [".reload", name] => Ok(Request::Reload {
+            name: name.to_string(),
+            path: None,
+        }),
         [".reload", name, file] => Ok(Request::Reload {
             name: name.to_string(),
-            path: abs(file),
+            path: Some(abs(file)),
         }),
         [".unload", name] => Ok(Request::Unload {
             name: name.to_string(),

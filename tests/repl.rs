@@ -186,6 +186,11 @@ fn console_calls_a_loaded_peerlet_and_reload_keeps_its_state() {
     let reload = eval(&a.socket, &format!(".reload counter {}", file.display()));
     assert!(reload.status.success(), "{reload:?}");
     assert_eq!(stdout(&eval(&a.socket, &bump)), "10", "state kept");
+    // Without FILE: the file it was loaded from.
+    let again = eval(&a.socket, ".reload counter");
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(stdout(&eval(&a.socket, &bump)), "15", "state kept");
+    assert!(!eval(&a.socket, ".reload nobody").status.success());
     let missing = format!("peerlet.lookup(kbr.key('anything'), '{app}'):nope()");
     assert!(!eval(&a.socket, &missing).status.success());
 }

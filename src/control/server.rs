@@ -2,13 +2,14 @@
 //! connection reads requests and runs them on the node through its
 //! [`NodeHandle`] (so Lua still runs only on the node's own thread).
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{read_frame, write_frame, Request, Response};
@@ -17,6 +18,13 @@ use crate::node::NodeHandle;
 /// How long a console line waiting on remote calls may take in all (each
 /// call has the node's own call timeout).
 const EVAL_LIMIT: Duration = Duration::from_secs(60);
+
+/// What the connection threads share: the node, and the file each peerlet
+/// was last loaded from here (so `.reload NAME` can read it again).
+struct Served {
+    node: Arc<NodeHandle>,
+    files: Mutex<HashMap<String, PathBuf>>,
+}
 
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 16;
@@ -52,6 +60,10 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     let open = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(Served {
+        node,
+        files: Mutex::new(HashMap::new()),
+    });
     std::thread::Builder::new()
         .name("peerlet-control".into())
         .spawn(move || {
@@ -62,11 +74,11 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
                     tracing::warn!("control socket: too many connections, closing one");
                     continue;
                 }
-                let (node, open) = (node.clone(), open.clone());
+                let (served, open) = (served.clone(), open.clone());
                 let spawned = std::thread::Builder::new()
                     .name("peerlet-control-conn".into())
                     .spawn(move || {
-                        serve_connection(stream, &node);
+                        serve_connection(stream, &served);
                         open.fetch_sub(1, Ordering::SeqCst);
                     });
                 if spawned.is_err() {
@@ -79,7 +91,7 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
     })
 }
 
-fn serve_connection(mut stream: UnixStream, node: &NodeHandle) {
+fn serve_connection(mut stream: UnixStream, served: &Served) {
     loop {
         let req: Request = match read_frame(&mut stream) {
             Ok(Some(req)) => req,
@@ -89,7 +101,7 @@ fn serve_connection(mut stream: UnixStream, node: &NodeHandle) {
                 return;
             }
         };
-        let resp = answer(node, req).unwrap_or_else(Response::Error);
+        let resp = answer(served, req).unwrap_or_else(Response::Error);
         if let Err(e) = write_frame(&mut stream, &resp) {
             tracing::warn!("control socket: cannot reply: {e}");
             return;
@@ -98,7 +110,8 @@ fn serve_connection(mut stream: UnixStream, node: &NodeHandle) {
 }
 
 /// Runs one request on the node.
-fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
+fn answer(served: &Served, req: Request) -> Result<Response, String> {
+    let node = &served.node;
     let on_node = |r: Result<Result<String, String>, crate::node::NodeError>| match r {
         Ok(Ok(text)) => Ok(Response::Ok(text)),
         Ok(Err(e)) => Ok(Response::Error(e)),
@@ -120,14 +133,29 @@ fn answer(node: &NodeHandle, req: Request) -> Result<Response, String> {
                 .and_then(|n| n.to_str())
                 .unwrap_or("peerlet.lua")
                 .to_string();
-            on_node(node.with_peerlets(move |m, api| {
+            let installed = node.with_peerlets(move |m, api| {
                 let app = m
                     .install_local(api, &chunk, &source)
                     .map_err(|e| e.to_string())?;
-                Ok(format!("installed {chunk} as app {app}"))
-            }))
+                let name = m.peerlets().find(|p| p.app == app).map(|p| p.name.clone());
+                Ok((name.unwrap_or_default(), chunk, app))
+            });
+            match installed.map_err(|e| e.to_string())? {
+                Ok((name, chunk, app)) => {
+                    let text = format!("installed {chunk} as `{name}`, app {app}");
+                    served.files.lock().expect("files lock").insert(name, path);
+                    Ok(Response::Ok(text))
+                }
+                Err(e) => Ok(Response::Error(e)),
+            }
         }
         Request::Reload { name, path } => {
+            let known = served.files.lock().expect("files lock").get(&name).cloned();
+            let path = path.or(known).ok_or_else(|| {
+                format!(
+                    "peerlet `{name}` was not loaded from a file here: give .reload {name} FILE"
+                )
+            })?;
             let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             on_node(node.with_peerlets(move |m, api| {
                 let app = m.reload(api, &name, &source).map_err(|e| e.to_string())?;
