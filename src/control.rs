@@ -55,6 +55,9 @@ pub enum Request {
     },
     /// Transport counters and recent peerlet reports.
     Stats,
+    /// Words for the REPL's Tab completion, one a line: the installed
+    /// peerlets' names and the ids of the nodes this one knows.
+    Completions,
 }
 
 /// The node's answer: text to print, or an error naming the reason.

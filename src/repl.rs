@@ -105,6 +105,11 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let _ = editor.load_history(&history);
     println!("attached to {} (.help for commands)", socket.display());
     loop {
+        if let (Ok(Response::Ok(words)), Some(h)) =
+            (client.request(&Request::Completions), editor.helper_mut())
+        {
+            h.set_node_words(words.lines().map(str::to_string).collect());
+        }
         let line = match editor.readline("peerlet> ") {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,

@@ -1,5 +1,6 @@
 //! `peerlet node --repl` in a real pseudo-terminal (tmux): a multi-line
-//! function, Tab completion of `kbr.`, `.peers`, `.load`, a runaway line
+//! function, Tab completion of `kbr.` and of peerlet names, `.peers`,
+//! `.load`, `.unload`, a runaway line
 //! aborted with the console still usable, and Ctrl-D leaving. Skipped (with
 //! a note) where tmux is not installed.
 
@@ -115,6 +116,12 @@ fn console_in_a_terminal_edits_completes_loads_and_leaves() {
     t.wait_for(".peers", |l| l.starts_with("predecessor"));
     t.line(&format!(".load {}", peerlet_file.display()));
     t.wait_for(".load", |l| l.starts_with("installed echo.lua"));
+    // Peerlet names complete too (the node tells them after each line).
+    t.tmux(&["send-keys", "-t", "repl", "-l", ".unload ec"]);
+    t.tmux(&["send-keys", "-t", "repl", "Tab"]);
+    t.wait_for("name completion", |l| l.ends_with(".unload echo"));
+    t.tmux(&["send-keys", "-t", "repl", "Enter"]);
+    t.wait_for(".unload", |l| l.starts_with("unloaded `echo`"));
     t.line("while true do end");
     t.wait_for("budget abort", |l| l.contains("instruction budget"));
     t.line("twice(50)");

@@ -120,6 +120,11 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
         Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Completions => on_node(node.with_peerlets(|m, api| {
+            let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
+            words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
+            Ok(words.join("\n"))
+        })),
         Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(api.table())))),
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {

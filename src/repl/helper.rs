@@ -6,7 +6,7 @@
 //! (`<eof>`), as Lua's own interpreter decides. Completion
 //! offers meta commands, the host API's globals, and the fields of the host
 //! tables as declared in `lua/peerlet.d.lua` (so they stay in step with the
-//! declared API).
+//! declared API), and the node's peerlet names and known node ids.
 
 use mlua::Lua;
 use rustyline::completion::Completer;
@@ -50,6 +50,8 @@ const LUA_GLOBALS: &[&str] = &[
 pub struct ReplHelper {
     lua: Lua,
     words: Vec<String>,
+    /// Peerlet names and node ids, as the node last told them.
+    node_words: Vec<String>,
 }
 
 impl ReplHelper {
@@ -57,7 +59,13 @@ impl ReplHelper {
         ReplHelper {
             lua: Lua::new(),
             words: completion_words(),
+            node_words: Vec::new(),
         }
+    }
+
+    /// Replaces the words the node offers (see `Request::Completions`).
+    pub fn set_node_words(&mut self, words: Vec<String>) {
+        self.node_words = words;
     }
 
     /// Whether `input` is Lua that only lacks its end.
@@ -128,6 +136,7 @@ impl Completer for ReplHelper {
         let found = self
             .words
             .iter()
+            .chain(&self.node_words)
             .filter(|w| w.starts_with(prefix))
             .cloned()
             .collect();
