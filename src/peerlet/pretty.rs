@@ -99,8 +99,9 @@ fn table(out: &mut String, t: &Table, depth: usize, path: &mut Vec<usize>) {
     });
     path.push(ptr);
     let mut items = Vec::with_capacity(entries.len());
+    let mut used = out.len();
     for (k, v) in &entries {
-        if out.len() + items.iter().map(String::len).sum::<usize>() > MAX_TEXT {
+        if used > MAX_TEXT {
             items.push("...".to_string());
             break;
         }
@@ -117,6 +118,7 @@ fn table(out: &mut String, t: &Table, depth: usize, path: &mut Vec<usize>) {
             }
         }
         value(&mut item, v, depth + 1, path);
+        used += item.len() + 2;
         items.push(item);
     }
     path.pop();
@@ -163,5 +165,18 @@ mod tests {
         assert_eq!(show("local t = {} t.me = t return t"), "{ me = <cycle> }");
         assert_eq!(show("return {}"), "{}");
         assert!(show("return {s = string.rep('x', 80)}").starts_with("{\n  s = "));
+    }
+
+    #[test]
+    fn huge_tables_are_cut_quickly() {
+        let started = std::time::Instant::now();
+        let text = show("local t = {} for i = 1, 200000 do t[i] = i end return t");
+        assert!(text.len() < MAX_TEXT + 100, "{}", text.len());
+        assert!(
+            text.ends_with("(output cut)"),
+            "{}",
+            &text[text.len() - 40..]
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
