@@ -98,7 +98,8 @@ fn connect(socket: &Path) -> Result<Client, String> {
 /// The interactive loop, until Ctrl-D.
 pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let mut client = connect(socket)?;
-    let colour = std::io::stdout().is_terminal();
+    // Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut editor: Editor<helper::ReplHelper, FileHistory> = Editor::new()?;
     editor.set_helper(Some(helper::ReplHelper::new()));
     let history = socket.with_file_name("repl_history");
@@ -120,6 +121,8 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let _ = editor.add_history_entry(line.as_str());
+        // Saved at once: a REPL killed during a long line keeps its history.
+        let _ = editor.save_history(&history);
         if line.trim() == ".help" {
             println!("{HELP}");
             continue;
