@@ -55,6 +55,9 @@ pub enum Request {
     },
     /// Transport counters and recent peerlet reports.
     Stats,
+    /// Interrupt the console line waiting on a remote call (the REPL sends
+    /// it on a second connection when Ctrl-C is pressed).
+    Interrupt,
     /// Words for the REPL's Tab completion, one a line: the installed
     /// peerlets' names and the ids of the nodes this one knows.
     Completions,

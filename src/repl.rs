@@ -33,7 +33,7 @@ Meta commands:
                       hand the state over
   .unload NAME        remove peerlet NAME
   .stats              message counters, recent peerlet reports
-Ctrl-D leaves.";
+Ctrl-C interrupts a line waiting on a remote call; Ctrl-D leaves.";
 
 /// The meta commands, for completion.
 pub const META_COMMANDS: &[&str] = &[
@@ -88,6 +88,14 @@ pub fn eval_once(socket: &Path, code: &str) -> Result<(), Box<dyn std::error::Er
             Ok(())
         }
         Response::Error(e) => Err(e.into()),
+    }
+}
+
+/// Interrupts the console line running on the node (for a Ctrl-C handler:
+/// the line's own connection is busy waiting for its answer).
+pub fn interrupt(socket: &Path) {
+    if let Ok(mut client) = Client::connect(socket) {
+        let _ = client.request(&Request::Interrupt);
     }
 }
 

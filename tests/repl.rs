@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::NodeProcess;
 use peerlet::control::{Client, Request, Response};
@@ -193,4 +193,87 @@ fn console_calls_a_loaded_peerlet_and_reload_keeps_its_state() {
     assert!(!eval(&a.socket, ".reload nobody").status.success());
     let missing = format!("peerlet.lookup(kbr.key('anything'), '{app}'):nope()");
     assert!(!eval(&a.socket, &missing).status.success());
+}
+
+/// Starts `peerlet node` with exactly `args` (after `--listen 127.0.0.1:0`)
+/// and waits for its `listening` line.
+fn start_with(args: &[&str]) -> NodeProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_peerlet"))
+        .args(["node", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start peerlet node");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(Ok(line)) = std::io::BufReader::new(stdout).lines().next() {
+            let _ = tx.send(line);
+        }
+    });
+    let mut node = NodeProcess {
+        child,
+        me: peerlet::wire::NodeRef {
+            id: peerlet::id::Id::ZERO,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        },
+    };
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a `listening ADDR id HEX` line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 4, "{line}");
+    node.me.addr = words[1].parse().unwrap();
+    node.me.id = words[3].parse().unwrap();
+    node
+}
+
+#[test]
+fn interrupt_ends_a_line_waiting_on_a_frozen_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    // A long hop timeout: the line waits on the frozen node until interrupted.
+    let flags = [
+        "--stabilize-ms",
+        "150",
+        "--rpc-timeout-ms",
+        "20000",
+        "--data",
+    ];
+    let mut args: Vec<&str> = flags.to_vec();
+    args.push(data.to_str().unwrap());
+    let a = start_with(&args);
+    let b = NodeProcess::start(Some(a.me.addr), &[], Stdio::null());
+    let socket = data.join("control.sock");
+    let end = Instant::now() + Duration::from_secs(30);
+    while !stdout(&eval(&socket, ".peers")).contains(&b.me.addr.to_string()) {
+        assert!(Instant::now() < end, "A never learnt of B");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.freeze();
+    let line = format!("peerlet.lookup('{}', '{}'):m()", b.me.id, "0".repeat(32));
+    let for_line = socket.clone();
+    let waiting = std::thread::spawn(move || {
+        let started = Instant::now();
+        (eval(&for_line, &line), started.elapsed())
+    });
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut client = Client::connect(&socket).unwrap();
+        if client.request(&Request::Interrupt).unwrap() == Response::Ok("interrupted".into()) {
+            break;
+        }
+        assert!(Instant::now() < end, "the line never waited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (out, took) = waiting.join().unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(stdout(&eval(&socket, "1+1")), "2");
+    drop(a);
 }

@@ -194,6 +194,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(out);
     match &control {
         Some(server) if args.repl => {
+            // With the console on this terminal, Ctrl-C interrupts the
+            // running line; Ctrl-D leaves.
+            let socket = server.path().to_path_buf();
+            std::thread::spawn(move || {
+                while stop.recv().is_ok() {
+                    crate::repl::interrupt(&socket);
+                }
+            });
             crate::repl::run(server.path())?;
             tracing::info!("console closed: leaving the ring");
         }

@@ -18,6 +18,12 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     match &args.eval {
         Some(code) => crate::repl::eval_once(&args.socket, code),
-        None => crate::repl::run(&args.socket),
+        None => {
+            // At the prompt the editor reads Ctrl-C itself; while a line
+            // runs, the signal interrupts the line instead of the REPL.
+            let socket = args.socket.clone();
+            ctrlc::set_handler(move || crate::repl::interrupt(&socket))?;
+            crate::repl::run(&args.socket)
+        }
     }
 }

@@ -125,6 +125,12 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
             words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
             Ok(words.join("\n"))
         })),
+        Request::Interrupt => on_node(node.with_peerlets(|m, _| {
+            Ok(match m.console_interrupt() {
+                true => "interrupted".into(),
+                false => "nothing to interrupt".into(),
+            })
+        })),
         Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(api.table())))),
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
@@ -194,7 +200,7 @@ fn eval(node: &NodeHandle, code: String) -> Response {
             "the console line got no answer within {EVAL_LIMIT:?}"
         )),
         Err(RecvTimeoutError::Disconnected) => Response::Error(
-            "the console line was dropped (a newer line waited, or the console was replaced)"
+            "the console line was dropped (a newer line waited, the console was replaced, or the node stopped)"
                 .into(),
         ),
     }

@@ -61,6 +61,24 @@ impl Manager {
         }
     }
 
+    /// Interrupts the console line waiting on a remote call (Ctrl-C): its
+    /// `done` gets an error now, and the call's reply will be ignored.
+    /// Returns whether a line was waiting.
+    pub fn console_interrupt(&mut self) -> bool {
+        let Some(waiting) = self.console_waiting.take() else {
+            return false;
+        };
+        if let Some(app) = self.by_name(CONSOLE).map(|p| p.app) {
+            if let Some(p) = self.peerlets.get_mut(&app) {
+                p.sandbox.cancel(waiting.call);
+            }
+            self.calls
+                .retain(|_, c| !(c.app == app && c.activation == waiting.call));
+        }
+        (waiting.done)(Err("the console line was interrupted".into()));
+        true
+    }
+
     /// Called for every resumed activation: hands the outcome of the
     /// waiting console line to its `done`.
     pub(super) fn console_resumed(
