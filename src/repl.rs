@@ -3,7 +3,7 @@
 //!
 //! Lines starting with `.` are meta commands (see [`HELP`]); everything else
 //! is Lua, sent to the node's console once it is a complete chunk (the
-//! editor keeps reading lines while it is not, see [`helper`]). History is
+//! editor keeps reading lines while it is not, see `repl/helper.rs`). History is
 //! kept next to the socket, in the node's owner-only data directory.
 
 mod helper;

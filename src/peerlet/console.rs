@@ -150,6 +150,8 @@ impl Manager {
                 p.aborts()
             ));
             self.unload(CONSOLE)?;
+            // Its waiting line, if any, will never be answered.
+            self.console_waiting = None;
         }
         let app = AppId::derive(&self.cfg.local_publisher, CONSOLE);
         let app = self.install(

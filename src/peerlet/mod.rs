@@ -11,6 +11,8 @@
 //! - [`signing`]: keygen, sign and verify on files (the CLI's library side).
 //! - [`trust`], [`policy_file`], [`refusal`]: whose code a node runs, and what it refused.
 //! - [`store`]: a peerlet's small persistent store.
+//! - [`console`], [`pretty`]: the REPL's console, a peerlet fed line by line,
+//!   and how its values print.
 //! - [`Sandbox`] and friends: one Lua 5.4 state per peerlet, holding what the
 //!   script can reach and what it can spend.
 //!
