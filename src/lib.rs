@@ -14,6 +14,8 @@
 //! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle` |
 //! | [`peerlet`] | the peerlet manager, the Lua sandbox and host API, signed packages (minisign), the trust policy, the per-peerlet store |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
+//! | [`control`] | the control socket: a local Unix socket taking framed CBOR requests (eval Lua in the console, peers, apps, load, ...) from `peerlet repl` |
+//! | [`repl`] | `peerlet repl`: the line editor, meta commands and completion in front of a control socket |
 //! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
 //!
 //! How a routed message flows: a driver (the simulator or the TCP node)
@@ -26,10 +28,12 @@
 
 pub mod chord;
 pub mod cmd;
+pub mod control;
 pub mod id;
 pub mod kbr;
 pub mod net;
 pub mod node;
 pub mod peerlet;
+pub mod repl;
 pub mod sim;
 pub mod wire;

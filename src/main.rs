@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Run a node of the overlay.
     Node(cmd::node::Args),
+    /// Attach an interactive Lua console to a running node.
+    Repl(cmd::repl::Args),
     /// Start N nodes on loopback in this process.
     Testnet(cmd::testnet::Args),
     /// Simulate a ring of many nodes over a virtual network.
@@ -31,6 +33,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => cmd::node::run(args),
+        Command::Repl(args) => cmd::repl::run(args),
         Command::Testnet(args) => cmd::testnet::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),

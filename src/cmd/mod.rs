@@ -3,6 +3,7 @@
 
 pub mod keygen;
 pub mod node;
+pub mod repl;
 pub mod sign;
 pub mod sim;
 pub mod testnet;

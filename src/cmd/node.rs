@@ -23,7 +23,8 @@ pub struct Args {
     /// Address of any node of the ring to join; without it, start a new ring.
     #[arg(long)]
     pub join: Option<SocketAddr>,
-    /// The node's directory, created owner-only if missing.
+    /// The node's directory, created owner-only if missing; the node's
+    /// control socket (for `peerlet repl`) is DIR/control.sock.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// The node's ring id (40 hex digits); default: the key of its address.
@@ -38,6 +39,10 @@ pub struct Args {
     /// Repeatable; adds to DATA/trust.conf.
     #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<PathBuf>,
+    /// Attach a REPL to the node on this terminal (needs --data); leaving
+    /// it (Ctrl-D) makes the node leave the ring.
+    #[arg(long, requires = "data")]
+    pub repl: bool,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -166,13 +171,47 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     load_peerlets(&[&node], &args.load)?;
+    let node = std::sync::Arc::new(node);
+    let control = match &args.data {
+        Some(dir) => {
+            let path = dir.join(crate::control::SOCKET_NAME);
+            match crate::control::serve(&path, node.clone()) {
+                Ok(server) => Some(server),
+                // The node is useful without a console (a data path too
+                // long for a Unix socket, say), unless one was asked for.
+                Err(e) if !args.repl => {
+                    tracing::warn!("no control socket at {}: {e}", path.display());
+                    None
+                }
+                Err(e) => return Err(format!("control socket {}: {e}", path.display()).into()),
+            }
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;
     drop(out);
-    let _ = stop.recv();
-    tracing::info!("signal received: leaving the ring");
+    match &control {
+        Some(server) if args.repl => {
+            // With the console on this terminal, Ctrl-C interrupts the
+            // running line; Ctrl-D leaves.
+            let socket = server.path().to_path_buf();
+            std::thread::spawn(move || {
+                while stop.recv().is_ok() {
+                    crate::repl::interrupt(&socket);
+                }
+            });
+            crate::repl::run(server.path())?;
+            tracing::info!("console closed: leaving the ring");
+        }
+        _ => {
+            let _ = stop.recv();
+            tracing::info!("signal received: leaving the ring");
+        }
+    }
     node.leave();
+    drop(control);
     Ok(())
 }
 

@@ -192,6 +192,8 @@ pub struct Manager {
     next_call: u64,
     reports: VecDeque<String>,
     ring_version: Option<(u64, Time)>,
+    /// The console line waiting on a remote call, if any (see `console.rs`).
+    pub(super) console_waiting: Option<super::console::Waiting>,
 }
 
 /// Reports kept for the REPL and tests; older ones are dropped.
@@ -208,6 +210,7 @@ impl Manager {
             next_call: 0,
             reports: VecDeque::new(),
             ring_version: None,
+            console_waiting: None,
         }
     }
 
@@ -518,11 +521,18 @@ impl Manager {
     ) -> Option<MultiValue> {
         self.refresh(api, app, false);
         let p = self.peerlets.get_mut(&app)?;
+        let mut resumed = None;
         let outcome = match step {
             Step::Upcall(name, args) => p.sandbox.start_upcall(name, args),
             Step::Function(f, label) => p.sandbox.start_function(f, label, ()),
-            Step::Resume(call, reply) => p.sandbox.resume(call, reply),
+            Step::Resume(call, reply) => {
+                resumed = Some(call);
+                p.sandbox.resume(call, reply)
+            }
         };
+        if let Some(call) = resumed {
+            self.console_resumed(call, &outcome);
+        }
         let result = match outcome {
             Ok(UpcallOutcome::Done(values)) => {
                 if let Some(s) = served {
@@ -559,7 +569,7 @@ impl Manager {
     }
 
     /// Sends what peerlet `app` queued.
-    fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
+    pub(super) fn flush(&mut self, api: &mut Api<'_>, app: AppId) {
         let Some(p) = self.peerlets.get_mut(&app) else {
             return;
         };

@@ -11,6 +11,8 @@
 //! - [`signing`]: keygen, sign and verify on files (the CLI's library side).
 //! - [`trust`], [`policy_file`], [`refusal`]: whose code a node runs, and what it refused.
 //! - [`store`]: a peerlet's small persistent store.
+//! - [`console`], [`pretty`]: the REPL's console, a peerlet fed line by line,
+//!   and how its values print.
 //! - [`Sandbox`] and friends: one Lua 5.4 state per peerlet, holding what the
 //!   script can reach and what it can spend.
 //!
@@ -67,6 +69,7 @@
 
 pub mod app;
 mod budget;
+pub mod console;
 mod error;
 pub mod header;
 pub mod host;
@@ -75,6 +78,7 @@ pub mod manager;
 pub mod package;
 mod pattern;
 pub mod policy_file;
+pub mod pretty;
 pub mod publisher;
 pub mod refusal;
 mod sandbox;

@@ -1,0 +1,144 @@
+//! The control socket: how a REPL on the same machine talks to a node.
+//!
+//! A node started with `--data DIR` listens on the Unix socket
+//! `DIR/control.sock` (socket 0600 in a 0700 directory: its owner only;
+//! nothing of it is reachable over the network). Each request and reply is
+//! one frame, as on the wire between nodes: a 4-byte big-endian length and
+//! one CBOR value, at most [`MAX_FRAME`] bytes. A client sends a
+//! [`Request`] and reads one [`Response`], as often as it likes on one
+//! connection. A bad frame closes that connection only.
+//!
+//! Replies are text for people: the REPL prints them as they are.
+
+mod server;
+mod show;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub use server::{serve, ControlServer};
+
+/// The socket's file name in a node's data directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// Largest request or reply frame: 1 MiB.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// What a client asks of the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Run Lua in the node's console (see [`crate::peerlet::console`]).
+    Eval {
+        code: String,
+    },
+    /// Successors, predecessor, fingers.
+    Peers,
+    /// The ring as this node knows it, drawn as text.
+    Ring,
+    /// Installed peerlets and their counters.
+    Apps,
+    /// Install the peerlet in the file at `path` (read by the node) as the
+    /// node's own.
+    Load {
+        path: PathBuf,
+    },
+    /// Swap the code of peerlet `name` for the file at `path`; without a
+    /// path, the file it was last loaded from through this socket.
+    Reload {
+        name: String,
+        path: Option<PathBuf>,
+    },
+    Unload {
+        name: String,
+    },
+    /// Transport counters and recent peerlet reports.
+    Stats,
+    /// Interrupt the console line waiting on a remote call (the REPL sends
+    /// it on a second connection when Ctrl-C is pressed).
+    Interrupt,
+    /// Words for the REPL's Tab completion, one a line: the installed
+    /// peerlets' names and the ids of the nodes this one knows.
+    Completions,
+}
+
+/// The node's answer: text to print, or an error naming the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Ok(String),
+    Error(String),
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("frame of {len} bytes is larger than the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("bad CBOR in frame: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes `value` as one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), ControlError> {
+    let mut out = vec![0u8; 4];
+    ciborium::into_writer(value, &mut out).map_err(|e| ControlError::Decode(e.to_string()))?;
+    let len = out.len() - 4;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge {
+            len,
+            max: MAX_FRAME,
+        });
+    }
+    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    w.write_all(&out)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `None` when the peer closed the connection between frames.
+pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>, ControlError> {
+    let mut prefix = [0u8; 4];
+    match r.read_exact(&mut prefix) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge {
+            len,
+            max: MAX_FRAME,
+        });
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    ciborium::from_reader(&body[..])
+        .map(Some)
+        .map_err(|e| ControlError::Decode(e.to_string()))
+}
+
+/// A connection to a node's control socket.
+pub struct Client {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> std::io::Result<Client> {
+        let stream = std::os::unix::net::UnixStream::connect(socket)?;
+        Ok(Client { stream })
+    }
+
+    /// Sends `req` and waits for the node's answer.
+    pub fn request(&mut self, req: &Request) -> Result<Response, ControlError> {
+        write_frame(&mut self.stream, req)?;
+        read_frame(&mut self.stream)?.ok_or_else(|| {
+            ControlError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the node closed the control connection",
+            ))
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! The node side of the control socket: one thread accepts, one thread per
+//! connection reads requests and runs them on the node through its
+//! [`NodeHandle`] (so Lua still runs only on the node's own thread).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{read_frame, write_frame, Request, Response};
+use crate::node::NodeHandle;
+
+/// How long a console line waiting on remote calls may take in all (each
+/// call has the node's own call timeout).
+const EVAL_LIMIT: Duration = Duration::from_secs(60);
+
+/// What the connection threads share: the node, and the file each peerlet
+/// was last loaded from here (so `.reload NAME` can read it again).
+struct Served {
+    node: Arc<NodeHandle>,
+    files: Mutex<HashMap<String, PathBuf>>,
+}
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 16;
+
+/// A listening control socket; dropping it removes the socket file (the
+/// accept thread ends with the process).
+pub struct ControlServer {
+    path: PathBuf,
+}
+
+impl ControlServer {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listens on `path` (a stale socket file there is replaced), readable and
+/// writable by the owner only, and serves `node` on a background thread.
+pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
+    if let Some(dir) = path.parent() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let open = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(Served {
+        node,
+        files: Mutex::new(HashMap::new()),
+    });
+    std::thread::Builder::new()
+        .name("peerlet-control".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    tracing::warn!("control socket: too many connections, closing one");
+                    continue;
+                }
+                let (served, open) = (served.clone(), open.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("peerlet-control-conn".into())
+                    .spawn(move || {
+                        serve_connection(stream, &served);
+                        open.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    tracing::warn!("control socket: cannot start a connection thread");
+                }
+            }
+        })?;
+    Ok(ControlServer {
+        path: path.to_path_buf(),
+    })
+}
+
+fn serve_connection(mut stream: UnixStream, served: &Served) {
+    loop {
+        let req: Request = match read_frame(&mut stream) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("control socket: closing a connection: {e}");
+                return;
+            }
+        };
+        let resp = answer(served, req).unwrap_or_else(Response::Error);
+        if let Err(e) = write_frame(&mut stream, &resp) {
+            tracing::warn!("control socket: cannot reply: {e}");
+            return;
+        }
+    }
+}
+
+/// Runs one request on the node.
+fn answer(served: &Served, req: Request) -> Result<Response, String> {
+    let node = &served.node;
+    let on_node = |r: Result<Result<String, String>, crate::node::NodeError>| match r {
+        Ok(Ok(text)) => Ok(Response::Ok(text)),
+        Ok(Err(e)) => Ok(Response::Error(e)),
+        Err(e) => Err(e.to_string()),
+    };
+    match req {
+        Request::Eval { code } => Ok(eval(node, code)),
+        Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Completions => on_node(node.with_peerlets(|m, api| {
+            let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
+            words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
+            Ok(words.join("\n"))
+        })),
+        Request::Interrupt => on_node(node.with_peerlets(|m, _| {
+            Ok(match m.console_interrupt() {
+                true => "interrupted".into(),
+                false => "nothing to interrupt".into(),
+            })
+        })),
+        Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(api.table())))),
+        Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
+        Request::Stats => {
+            let stats = node.stats();
+            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, m))))
+        }
+        Request::Load { path } => {
+            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let chunk = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("peerlet.lua")
+                .to_string();
+            let installed = node.with_peerlets(move |m, api| {
+                let app = m
+                    .install_local(api, &chunk, &source)
+                    .map_err(|e| e.to_string())?;
+                let name = m.peerlets().find(|p| p.app == app).map(|p| p.name.clone());
+                Ok((name.unwrap_or_default(), chunk, app))
+            });
+            match installed.map_err(|e| e.to_string())? {
+                Ok((name, chunk, app)) => {
+                    let text = format!("installed {chunk} as `{name}`, app {app}");
+                    served.files.lock().expect("files lock").insert(name, path);
+                    Ok(Response::Ok(text))
+                }
+                Err(e) => Ok(Response::Error(e)),
+            }
+        }
+        Request::Reload { name, path } => {
+            let known = served.files.lock().expect("files lock").get(&name).cloned();
+            let path = path.or(known).ok_or_else(|| {
+                format!(
+                    "peerlet `{name}` was not loaded from a file here: give .reload {name} FILE"
+                )
+            })?;
+            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            on_node(node.with_peerlets(move |m, api| {
+                let app = m.reload(api, &name, &source).map_err(|e| e.to_string())?;
+                Ok(format!("reloaded `{name}` (app {app})"))
+            }))
+        }
+        Request::Unload { name } => on_node(node.with_peerlets(move |m, _| {
+            let app = m.unload(&name).map_err(|e| e.to_string())?;
+            Ok(format!("unloaded `{name}` (app {app})"))
+        })),
+    }
+}
+
+/// Runs a console line, waiting for its outcome while it waits on remote
+/// calls.
+fn eval(node: &NodeHandle, code: String) -> Response {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let started = node.with_peerlets(move |m, api| {
+        let done = move |r| {
+            let _ = tx.send(r);
+        };
+        m.console_eval(api, &code, Box::new(done))
+    });
+    if let Err(e) = started {
+        return Response::Error(e.to_string());
+    }
+    match rx.recv_timeout(EVAL_LIMIT) {
+        Ok(Ok(text)) => Response::Ok(text),
+        Ok(Err(e)) => Response::Error(e),
+        Err(RecvTimeoutError::Timeout) => Response::Error(format!(
+            "the console line got no answer within {EVAL_LIMIT:?}"
+        )),
+        Err(RecvTimeoutError::Disconnected) => Response::Error(
+            "the console line was dropped (a newer line waited, the console was replaced, or the node stopped)"
+                .into(),
+        ),
+    }
+}

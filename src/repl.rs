@@ -1,0 +1,175 @@
+//! `peerlet repl`: an interactive Lua console attached to a running node
+//! through its control socket ([`crate::control`]).
+//!
+//! Lines starting with `.` are meta commands (see [`HELP`]); everything else
+//! is Lua, sent to the node's console once it is a complete chunk (the
+//! editor keeps reading lines while it is not, see `repl/helper.rs`). History is
+//! kept next to the socket, in the node's owner-only data directory.
+
+mod helper;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::Editor;
+
+use crate::control::{Client, Request, Response};
+
+/// What `.help` prints.
+pub const HELP: &str = "\
+Lua lines run on the node, in its console peerlet (same API and budgets as
+any peerlet: kbr, peerlet, timer, clock, log, store). Expressions print
+their values; a chunk continues over several lines until it is complete.
+Meta commands:
+  .help               this text
+  .peers              successors, predecessor, fingers
+  .ring               the ring as this node knows it
+  .apps               installed peerlets and their counters
+  .load FILE          install the peerlet in FILE as this node's own
+  .reload NAME [FILE] swap the code of peerlet NAME for FILE (default: the
+                      file it was loaded from); its save()/restore(state)
+                      hand the state over
+  .unload NAME        remove peerlet NAME
+  .stats              message counters, recent peerlet reports
+Ctrl-C interrupts a line waiting on a remote call; Ctrl-D leaves.";
+
+/// The meta commands, for completion.
+pub const META_COMMANDS: &[&str] = &[
+    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats",
+];
+
+/// Turns one input (a meta command or Lua) into a request, or says what is
+/// wrong with it. Paths are made absolute: the node reads them from its own
+/// working directory.
+pub fn parse_input(line: &str) -> Result<Request, String> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('.') {
+        return Ok(Request::Eval {
+            code: line.to_string(),
+        });
+    }
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    let abs = |p: &str| std::path::absolute(p).unwrap_or_else(|_| PathBuf::from(p));
+    match words.as_slice() {
+        [".peers"] => Ok(Request::Peers),
+        [".apps"] => Ok(Request::Apps),
+        [".ring"] => Ok(Request::Ring),
+        [".stats"] => Ok(Request::Stats),
+        [".load", file] => Ok(Request::Load { path: abs(file) }),
+        [".reload", name] => Ok(Request::Reload {
+            name: name.to_string(),
+            path: None,
+        }),
+        [".reload", name, file] => Ok(Request::Reload {
+            name: name.to_string(),
+            path: Some(abs(file)),
+        }),
+        [".unload", name] => Ok(Request::Unload {
+            name: name.to_string(),
+        }),
+        [cmd, ..] if META_COMMANDS.contains(cmd) => Err(format!("usage: see .help ({cmd})")),
+        [cmd, ..] => Err(format!("unknown command {cmd}; try .help")),
+        [] => Err("empty command".into()),
+    }
+}
+
+/// `-e CODE`: one request, its answer on stdout (or the error on stderr and
+/// `Err`, for a non-zero exit status).
+pub fn eval_once(socket: &Path, code: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut client = connect(socket)?;
+    let req = parse_input(code)?;
+    match client.request(&req)? {
+        Response::Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            Ok(())
+        }
+        Response::Error(e) => Err(e.into()),
+    }
+}
+
+/// Interrupts the console line running on the node (for a Ctrl-C handler:
+/// the line's own connection is busy waiting for its answer).
+pub fn interrupt(socket: &Path) {
+    if let Ok(mut client) = Client::connect(socket) {
+        let _ = client.request(&Request::Interrupt);
+    }
+}
+
+fn connect(socket: &Path) -> Result<Client, String> {
+    Client::connect(socket).map_err(|e| format!("cannot attach to {}: {e}", socket.display()))
+}
+
+/// The interactive loop, until Ctrl-D.
+pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut client = connect(socket)?;
+    // Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut editor: Editor<helper::ReplHelper, FileHistory> = Editor::new()?;
+    editor.set_helper(Some(helper::ReplHelper::new()));
+    let history = socket.with_file_name("repl_history");
+    let _ = editor.load_history(&history);
+    println!("attached to {} (.help for commands)", socket.display());
+    loop {
+        if let (Ok(Response::Ok(words)), Some(h)) =
+            (client.request(&Request::Completions), editor.helper_mut())
+        {
+            h.set_node_words(words.lines().map(str::to_string).collect());
+        }
+        let line = match editor.readline("peerlet> ") {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(line.as_str());
+        // Saved at once: a REPL killed during a long line keeps its history.
+        let _ = editor.save_history(&history);
+        if line.trim() == ".help" {
+            println!("{HELP}");
+            continue;
+        }
+        let answer = match parse_input(&line) {
+            Ok(req) => client.request(&req).map_err(|e| e.to_string())?,
+            Err(e) => Response::Error(e),
+        };
+        match answer {
+            Response::Ok(text) if text.is_empty() => {}
+            Response::Ok(text) => println!("{text}"),
+            Response::Error(e) if colour => println!("\x1b[31m{e}\x1b[0m"),
+            Response::Error(e) => println!("{e}"),
+        }
+    }
+    if let Err(e) = editor.save_history(&history) {
+        eprintln!("peerlet: cannot save history to {}: {e}", history.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_commands_become_requests() {
+        assert_eq!(parse_input(".apps"), Ok(Request::Apps));
+        assert_eq!(
+            parse_input(".unload dht"),
+            Ok(Request::Unload { name: "dht".into() })
+        );
+        assert!(parse_input(".load").is_err());
+        assert!(parse_input(".nope").is_err());
+        assert_eq!(
+            parse_input("1 + 1"),
+            Ok(Request::Eval {
+                code: "1 + 1".into()
+            })
+        );
+    }
+}
