@@ -11,7 +11,7 @@ use serde_bytes::ByteBuf;
 
 use super::host::{node_from_lua, node_to_lua, RESERVED_METHODS};
 use super::manager::{Manager, OutCall, Served, Step};
-use super::{cbor_to_lua, lua_to_cbor, CallId};
+use super::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
 use crate::chord::Time;
 use crate::id::AppId;
 use crate::kbr::{Api, Application};
@@ -26,24 +26,6 @@ impl ManagerApp {
     pub fn new(manager: Manager) -> ManagerApp {
         ManagerApp(Rc::new(RefCell::new(manager)))
     }
-}
-
-/// Encodes values as one CBOR array (each value raw-read and bounded).
-pub fn encode_array(values: &[Value], limits: &super::Limits) -> Result<Vec<u8>, String> {
-    let n = values.len();
-    let mut out = Vec::new();
-    match n {
-        0..=23 => out.push(0x80 | n as u8),
-        24..=255 => out.extend([0x98, n as u8]),
-        _ => return Err("more than 255 values".into()),
-    }
-    for (i, v) in values.iter().enumerate() {
-        out.extend(lua_to_cbor(v, limits).map_err(|e| format!("value {}: {e}", i + 1))?);
-        if out.len() > limits.message_bytes {
-            return Err(format!("values exceed {} bytes", limits.message_bytes));
-        }
-    }
-    Ok(out)
 }
 
 impl Manager {
@@ -108,7 +90,7 @@ impl Manager {
     ) {
         let encoded = values.and_then(|v| {
             let list: Vec<Value> = v.iter().cloned().collect();
-            encode_array(&list, &self.cfg.limits)
+            encode_array(&list, &self.cfg.limits, "value")
         });
         match encoded {
             Ok(data) => self.send_reply(api, app, to, true, data),
@@ -331,26 +313,6 @@ impl Manager {
                 self.drive(api, app, None, Step::Function(callback, "timer"));
             }
         }
-    }
-}
-
-/// Decodes a CBOR array into the values of a call or reply.
-fn decode_array(
-    lua: &mlua::Lua,
-    data: &[u8],
-    limits: &super::Limits,
-) -> Result<MultiValue, String> {
-    match cbor_to_lua(lua, data, limits).map_err(|e| e.to_string())? {
-        Value::Table(t) => {
-            let n = t.raw_len();
-            let mut out = MultiValue::new();
-            for i in 1..=n {
-                out.push_back(t.raw_get::<Value>(i).map_err(|e| e.to_string())?);
-            }
-            Ok(out)
-        }
-        Value::Nil => Ok(MultiValue::new()),
-        other => Ok(MultiValue::from_iter([other])),
     }
 }
 

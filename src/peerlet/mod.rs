@@ -100,4 +100,4 @@ pub use limits::Limits;
 pub use manager::{InstallError, Manager, ManagerConfig, Peerlet, PeerletSpec, PeerletStats};
 pub use sandbox::Sandbox;
 pub use upcall::{CallId, UpcallOutcome};
-pub use value::{cbor_to_lua, lua_to_cbor, ValueError, ValueErrorKind};
+pub use value::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, ValueError, ValueErrorKind};

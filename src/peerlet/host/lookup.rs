@@ -11,7 +11,7 @@ use mlua::{Function, MultiValue, Table, Value};
 
 use super::{key_from_lua, HostState};
 use crate::id::{AppId, Id};
-use crate::peerlet::{lua_to_cbor, Sandbox, SandboxError};
+use crate::peerlet::{encode_array, Sandbox, SandboxError};
 
 /// Upcall names that cannot be called remotely: they belong to the node.
 pub const RESERVED_METHODS: [&str; 6] = ["deliver", "forward", "update", "init", "save", "restore"];
@@ -72,7 +72,8 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     }
     host.take_send_token("peerlet.lookup")?;
     let rest: Vec<Value> = args.collect();
-    let args = cbor_array(host, &rest)?;
+    let args = encode_array(&rest, &host.limits, "argument")
+        .map_err(|e| mlua::Error::runtime(format!("peerlet.lookup: {e}")))?;
     let mut requests = host.calls.borrow_mut();
     let token = host.next_token();
     requests.insert(
@@ -85,35 +86,6 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
         },
     );
     Ok(Value::Integer(token as i64))
-}
-
-/// The arguments as one CBOR array: each encoded on its own (raw access,
-/// bounded), behind an array header.
-fn cbor_array(host: &HostState, values: &[Value]) -> mlua::Result<Vec<u8>> {
-    let n = values.len() as u64;
-    let mut out = Vec::new();
-    match n {
-        0..=23 => out.push(0x80 | n as u8),
-        24..=255 => out.extend([0x98, n as u8]),
-        _ => {
-            return Err(mlua::Error::runtime(
-                "peerlet.lookup: more than 255 arguments",
-            ))
-        }
-    }
-    for (i, v) in values.iter().enumerate() {
-        let item = lua_to_cbor(v, &host.limits).map_err(|e| {
-            mlua::Error::runtime(format!("peerlet.lookup: argument {}: {e}", i + 1))
-        })?;
-        out.extend(item);
-        if out.len() > host.limits.message_bytes {
-            return Err(mlua::Error::runtime(format!(
-                "peerlet.lookup: arguments exceed {} bytes",
-                host.limits.message_bytes
-            )));
-        }
-    }
-    Ok(out)
 }
 
 pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, SandboxError> {

@@ -271,7 +271,9 @@ impl Encoder<'_> {
     }
 }
 
+mod array;
 mod decode;
+pub use array::{decode_array, encode_array};
 pub use decode::cbor_to_lua;
 
 #[cfg(test)]
