@@ -386,22 +386,7 @@ impl SimNet {
 
     /// Looks up `key` from node `from` and runs the network until the answer.
     pub fn lookup(&mut self, from: usize, key: Id) -> Result<Found, RouteError> {
-        let req = self.with_node(from, |k, now| k.chord_mut().lookup(now, key));
-        let limit = self.now + self.cfg.chord.lookup_deadline() + Duration::from_secs(1);
-        loop {
-            if let Some(pos) = self.events.iter().position(|(i, _, e)| {
-                *i == from && matches!(e, KbrEvent::LookupDone { req: r, .. } if *r == req)
-            }) {
-                let (_, _, ev) = self.events.remove(pos);
-                let KbrEvent::LookupDone { result, .. } = ev else {
-                    unreachable!()
-                };
-                return result;
-            }
-            if !self.step(limit) {
-                return Err(RouteError::Timeout);
-            }
-        }
+        self.lookups(&[(from, key)]).remove(0)
     }
 }
 
