@@ -5,14 +5,15 @@
 
 mod common;
 
+use common::values::{app_message, count, decode_stored};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use peerlet::id::{AppId, Id};
+use peerlet::id::Id;
 use peerlet::peerlet::{ManagerApp, ManagerConfig};
 use peerlet::sim::SimNet;
-use peerlet::wire::{AppKind, AppMessage, AppType};
-use serde_bytes::ByteBuf;
+use peerlet::wire::AppType;
 
 const BENIGN: &str = r#"
 local P = {}
@@ -69,18 +70,6 @@ fn setup(seed: u64) -> Node {
     }
 }
 
-fn message(app: AppId, value: &ciborium::Value) -> AppMessage {
-    let mut data = Vec::new();
-    ciborium::into_writer(value, &mut data).unwrap();
-    AppMessage {
-        app,
-        app_type: AppType::EndNode,
-        code: None,
-        data: ByteBuf::from(data),
-        kind: AppKind::Message,
-    }
-}
-
 /// The node still serves: a lookup from it is correct, and a message routed
 /// from it to a key rooted elsewhere reaches the benign peerlet there.
 fn still_serving(node: &mut Node, round: u64) {
@@ -95,8 +84,11 @@ fn still_serving(node: &mut Node, round: u64) {
     let benign = node.manager.0.borrow().by_name("benign").unwrap().app;
     let before = delivered_total(node);
     node.net.with_node(0, |k, now| {
-        k.api(now)
-            .route(key, message(benign, &ciborium::Value::Null), None)
+        k.api(now).route(
+            key,
+            app_message(benign, AppType::EndNode, &ciborium::Value::Null),
+            None,
+        )
     });
     node.net.run_for(Duration::from_secs(3));
     assert_eq!(
@@ -111,12 +103,7 @@ fn delivered_total(node: &Node) -> i128 {
     node.all
         .iter()
         .filter_map(|m| m.0.borrow().by_name("benign")?.store_get("delivered"))
-        .map(
-            |bytes| match ciborium::from_reader(bytes.as_slice()).unwrap() {
-                ciborium::Value::Integer(n) => i128::from(n),
-                other => panic!("not a count: {other:?}"),
-            },
-        )
+        .map(|bytes| count(Some(decode_stored(&bytes))))
         .sum()
 }
 
@@ -182,8 +169,10 @@ fn every_hostile_peerlet_is_contained_and_the_node_keeps_serving() {
                         ciborium::Value::Text("app".into()),
                         ciborium::Value::Bytes(app.to_string().into_bytes()),
                     )]);
-                    node.net
-                        .with_node(0, |k, now| k.api(now).send(me, message(caller_app, &arg)));
+                    node.net.with_node(0, |k, now| {
+                        k.api(now)
+                            .send(me, app_message(caller_app, AppType::EndNode, &arg))
+                    });
                     node.net.run_for(Duration::from_secs(15));
                     let m = node.manager.0.borrow();
                     let c = m.by_name("caller").unwrap();
@@ -201,7 +190,10 @@ fn every_hostile_peerlet_is_contained_and_the_node_keeps_serving() {
                 } else {
                     for _ in 0..4 {
                         node.net.with_node(0, |k, now| {
-                            k.api(now).send(me, message(app, &ciborium::Value::Null))
+                            k.api(now).send(
+                                me,
+                                app_message(app, AppType::EndNode, &ciborium::Value::Null),
+                            )
                         });
                         node.net.run_for(Duration::from_millis(200));
                     }
@@ -293,7 +285,10 @@ fn attacks_through_the_host_api_are_bounded() {
             .unwrap();
         let me = node.net.me(0);
         node.net.with_node(0, |k, now| {
-            k.api(now).send(me, message(app, &ciborium::Value::Null))
+            k.api(now).send(
+                me,
+                app_message(app, AppType::EndNode, &ciborium::Value::Null),
+            )
         });
         node.net.run_for(Duration::from_secs(12));
         {

@@ -4,13 +4,14 @@
 
 mod common;
 
+use common::values::{app_message, count, decode_stored};
+
 use std::time::Duration;
 
 use peerlet::id::{AppId, Id};
 use peerlet::peerlet::{ManagerApp, ManagerConfig};
 use peerlet::sim::{Rng, SimNet};
-use peerlet::wire::{AppKind, AppMessage, AppType};
-use serde_bytes::ByteBuf;
+use peerlet::wire::AppType;
 
 struct Ring {
     net: SimNet,
@@ -52,7 +53,7 @@ impl Ring {
         app_type: AppType,
         value: &ciborium::Value,
     ) {
-        let msg = message(app, app_type, value);
+        let msg = app_message(app, app_type, value);
         self.net
             .with_node(from, |k, now| k.api(now).route(key, msg, None));
     }
@@ -60,49 +61,24 @@ impl Ring {
     /// Sends a Lua value (given as CBOR) to app `app` on node `i` itself.
     fn send_to_self(&mut self, i: usize, app: AppId, value: &ciborium::Value) {
         let me = self.net.me(i);
-        let msg = message(app, AppType::EndNode, value);
+        let msg = app_message(app, AppType::EndNode, value);
         self.net.with_node(i, |k, now| k.api(now).send(me, msg));
     }
 
     /// A value in a peerlet's store on node `i`, decoded.
     fn stored(&self, i: usize, name: &str, key: &str) -> Option<ciborium::Value> {
         let m = self.managers[i].0.borrow();
-        let bytes = m.by_name(name)?.store_get(key)?;
-        // Lua strings travel as CBOR byte strings; show text as text.
-        Some(match ciborium::from_reader(bytes.as_slice()).unwrap() {
-            ciborium::Value::Bytes(b) => match String::from_utf8(b) {
-                Ok(s) => ciborium::Value::Text(s),
-                Err(e) => ciborium::Value::Bytes(e.into_bytes()),
-            },
-            other => other,
-        })
+        Some(decode_stored(&m.by_name(name)?.store_get(key)?))
     }
 
     fn stored_int(&self, i: usize, name: &str, key: &str) -> i128 {
-        match self.stored(i, name, key) {
-            Some(ciborium::Value::Integer(n)) => n.into(),
-            None => 0,
-            other => panic!("not an integer: {other:?}"),
-        }
+        count(self.stored(i, name, key))
     }
 
     fn index_of(&self, id: &Id) -> usize {
         (0..self.net.len())
             .find(|&i| self.net.me(i).id == *id)
             .unwrap()
-    }
-}
-
-/// A plain application message carrying `value` as CBOR.
-fn message(app: AppId, app_type: AppType, value: &ciborium::Value) -> AppMessage {
-    let mut data = Vec::new();
-    ciborium::into_writer(value, &mut data).unwrap();
-    AppMessage {
-        app,
-        app_type,
-        code: None,
-        data: ByteBuf::from(data),
-        kind: AppKind::Message,
     }
 }
 

@@ -8,12 +8,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::values::{self, app_message, decode_stored};
 use common::{eventually, lookups_match_oracle, random_keys, spawn_fast};
-use peerlet::id::{AppId, Id};
+use peerlet::id::Id;
 use peerlet::node::NodeHandle;
 use peerlet::sim::Oracle;
-use peerlet::wire::{AppKind, AppMessage, AppType, NodeRef};
-use serde_bytes::ByteBuf;
+use peerlet::wire::{AppType, NodeRef};
 
 const COUNTER: &str = r#"
 local P = {}
@@ -47,34 +47,15 @@ end
 return P
 "#;
 
-fn message(app: AppId, app_type: AppType, value: &ciborium::Value) -> AppMessage {
-    let mut data = Vec::new();
-    ciborium::into_writer(value, &mut data).unwrap();
-    AppMessage {
-        app,
-        app_type,
-        code: None,
-        data: ByteBuf::from(data),
-        kind: AppKind::Message,
-    }
-}
-
 fn stored(node: &NodeHandle, name: &'static str, key: &'static str) -> Option<ciborium::Value> {
     let bytes = node
         .with_peerlets(move |m, _| m.by_name(name)?.store_get(key))
         .unwrap()?;
-    Some(match ciborium::from_reader(bytes.as_slice()).unwrap() {
-        ciborium::Value::Bytes(b) => ciborium::Value::Text(String::from_utf8(b).unwrap()),
-        other => other,
-    })
+    Some(decode_stored(&bytes))
 }
 
 fn count(node: &NodeHandle, name: &'static str, key: &'static str) -> i128 {
-    match stored(node, name, key) {
-        Some(ciborium::Value::Integer(n)) => n.into(),
-        None => 0,
-        other => panic!("not a count: {other:?}"),
-    }
+    values::count(stored(node, name, key))
 }
 
 #[test]
@@ -114,7 +95,7 @@ fn peerlets_run_where_their_messages_go_over_tcp() {
         want[live.iter().position(|n| n.id == root.id).unwrap()] += 1;
         let (key, msg) = (
             *key,
-            message(counter, AppType::EndNode, &ciborium::Value::Null),
+            app_message(counter, AppType::EndNode, &ciborium::Value::Null),
         );
         nodes[i % nodes.len()]
             .call(move |k, now| k.api(now).route(key, msg, None))
@@ -135,7 +116,7 @@ fn peerlets_run_where_their_messages_go_over_tcp() {
 
     // Per-hop: forward() runs at the source, every hop and the root.
     let key = Id::key("far away");
-    let msg = message(hops, AppType::PerHop, &ciborium::Value::Null);
+    let msg = app_message(hops, AppType::PerHop, &ciborium::Value::Null);
     nodes[0]
         .call(move |k, now| k.api(now).route(key, msg, None))
         .unwrap();
@@ -162,7 +143,7 @@ fn peerlets_run_where_their_messages_go_over_tcp() {
             ciborium::Value::Bytes(b"green".to_vec()),
         ),
     ]);
-    let msg = message(kv, AppType::EndNode, &arg);
+    let msg = app_message(kv, AppType::EndNode, &arg);
     nodes[2]
         .call(move |k, now| k.api(now).send(me, msg))
         .unwrap();
@@ -191,7 +172,7 @@ fn a_peerlet_store_survives_a_node_restart() {
         .unwrap();
     let me = node.me();
     for _ in 0..3 {
-        let msg = message(app, AppType::EndNode, &ciborium::Value::Null);
+        let msg = app_message(app, AppType::EndNode, &ciborium::Value::Null);
         node.call(move |k, now| k.api(now).send(me, msg)).unwrap();
     }
     eventually(Duration::from_secs(10), || {

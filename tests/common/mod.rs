@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod sim;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
