@@ -85,6 +85,7 @@ fn deliver_cost() {
             code: None,
             data: ByteBuf::from(three_fields()),
             kind: AppKind::Message,
+            refused_by: Vec::new(),
         }),
     };
     let peerlet_ns = per_call(30, 20_000, || app.deliver(&mut kbr.api(Time::ZERO), &msg));
@@ -212,6 +213,7 @@ fn hostile_neighbours() {
                     code: None,
                     data: ByteBuf::from(vec![0xf6]),
                     kind: AppKind::Message,
+                    refused_by: Vec::new(),
                 };
                 net.with_node(0, |k, now| k.api(now).send(me, msg));
             }

@@ -450,6 +450,32 @@ impl Api<'_> {
         id
     }
 
+    /// Routes on a message this node held back (its `forward` upcall
+    /// returned `false` while, say, the app's code was being fetched), as
+    /// if it had just arrived: same source, id and hop count. Forward
+    /// upcalls do not run again here; `next`, if given, is the next hop.
+    pub fn resume_route(&mut self, msg: RoutedMessage, next: Option<NodeRef>) {
+        self.work.push_back(Work::Route {
+            msg,
+            to_root: false,
+            from: None,
+            hint: next,
+            rerouted: true,
+        });
+    }
+
+    /// Hands a message that reached this node on to `node`, to be
+    /// delivered there (same source and id): how a root that will not run
+    /// an app passes its message to the next replica.
+    pub fn pass_on(&mut self, mut msg: RoutedMessage, node: NodeRef) {
+        msg.direct = true;
+        if node.id == self.chord.me().id {
+            self.resume_route(msg, None);
+        } else {
+            self.chord.send_routed(self.now, msg, node, true);
+        }
+    }
+
     fn message(&mut self, key: Id, msg: AppMessage, direct: bool) -> RoutedMessage {
         RoutedMessage {
             id: self.chord.new_message_id(),

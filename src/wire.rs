@@ -88,6 +88,11 @@ pub struct AppMessage {
     /// A plain message, or one leg of a remote method call.
     #[serde(default)]
     pub kind: AppKind,
+    /// Replicas of the key that refused to run this app, in order: a
+    /// refusing root passes the message on to the next replica (see
+    /// `peerlet::deploy`). Empty on the way to the root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<Id>,
 }
 
 /// What an application message is: the common API's plain message, or a
@@ -103,9 +108,16 @@ pub enum AppKind {
     /// The outcome of call `call`: `data` holds the results (a CBOR array)
     /// when `ok`, else the error message (a CBOR text).
     Reply { call: u64, ok: bool },
+    /// Sent back to the source of a message to `key` that no node would
+    /// run (every replica refused the code, or it could not be fetched);
+    /// `data` is the message's own data.
+    Undelivered { key: Id, reason: String },
 }
 
 /// What a routed message is for.
+// Application messages are what travels; boxing them would cost an
+// allocation per hop to shrink the rare lookups.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Body {
     /// An application's message, handed to its forward/deliver upcalls.
@@ -132,6 +144,8 @@ pub struct RoutedMessage {
 }
 
 /// Every frame on the wire.
+// Routed messages are most frames; see `Body`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// First frame from the side that opened a connection.
@@ -301,6 +315,7 @@ mod tests {
                         call: 3,
                         method: "put".into(),
                     },
+                    refused_by: vec![Id::key("r")],
                 }),
             },
         };

@@ -68,6 +68,7 @@ fn message(app: AppId, data: &[u8]) -> AppMessage {
         code: None,
         data: ByteBuf::from(data.to_vec()),
         kind: AppKind::Message,
+        refused_by: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ fn full_queue_drops_and_a_stuck_peer_is_reported_failed() {
                     code: None,
                     data: serde_bytes::ByteBuf::from(vec![0u8; 256 * 1024]),
                     kind: peerlet::wire::AppKind::Message,
+                    refused_by: Vec::new(),
                 };
                 api.send(peer, msg);
             }

@@ -174,6 +174,7 @@ fn routed_per_hop(echo: &mut procs::Echo) -> (Vec<Duration>, f64, Vec<Duration>)
             code: None,
             data: payload(),
             kind: peerlet::wire::AppKind::Message,
+            refused_by: Vec::new(),
         };
         let (id, sent) = from
             .call(move |kbr, now| {

@@ -141,6 +141,7 @@ impl Application for HopEcho {
             code: None,
             data: serde_bytes::ByteBuf::from(data),
             kind: peerlet::wire::AppKind::Message,
+            refused_by: Vec::new(),
         };
         api.send(msg.source, answer);
     }
@@ -194,6 +195,7 @@ pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
             code: None,
             data: payload(),
             kind: peerlet::wire::AppKind::Message,
+            refused_by: Vec::new(),
         };
         let sent = me
             .call(move |kbr, now| {

@@ -9,11 +9,12 @@ use std::rc::Rc;
 use mlua::{MultiValue, Value};
 use serde_bytes::ByteBuf;
 
+use super::code_store::{CodeMsg, CODE_APP};
 use super::host::{node_from_lua, node_to_lua, RESERVED_METHODS};
 use super::manager::{Manager, OutCall, Served, Step};
 use super::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
 use crate::chord::Time;
-use crate::id::AppId;
+use crate::id::{AppId, Id};
 use crate::kbr::{Api, Application};
 use crate::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 
@@ -50,21 +51,25 @@ impl Manager {
             return;
         };
         p.stats.calls_out += 1;
-        let app_type = if req.app == app {
-            p.app_type
+        // A call of its own app carries the code locator, so the key's
+        // root can deploy the peerlet on the first call; a call of another
+        // app can only reach a root that has that app already.
+        let (app_type, code) = if req.app == app {
+            (p.app_type, p.code.clone())
         } else {
-            AppType::EndNode
+            (AppType::EndNode, None)
         };
         let call = self.fresh_call_id();
         let msg = AppMessage {
             app: req.app,
             app_type,
-            code: None,
+            code,
             data: ByteBuf::from(req.args),
             kind: AppKind::Call {
                 call,
                 method: req.method.clone(),
             },
+            refused_by: Vec::new(),
         };
         api.route(req.key, msg, None);
         let deadline = api.now() + self.cfg.call_timeout;
@@ -111,6 +116,7 @@ impl Manager {
             code: None,
             data: ByteBuf::from(data),
             kind: AppKind::Reply { call: to.call, ok },
+            refused_by: Vec::new(),
         };
         api.send(to.from, msg);
     }
@@ -176,6 +182,87 @@ impl Manager {
         );
     }
 
+    /// A plain message or a call for a peerlet that runs here (or for none).
+    pub(super) fn deliver_now(&mut self, api: &mut Api<'_>, msg: &RoutedMessage) {
+        let Body::App(app_msg) = &msg.body else {
+            return;
+        };
+        match &app_msg.kind {
+            AppKind::Message => self.deliver_message(api, msg, app_msg),
+            AppKind::Call { call, method } => self.serve_call(api, msg, app_msg, *call, method),
+            _ => {}
+        }
+    }
+
+    /// The code store's messages (see `code_store.rs`).
+    fn code_message(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage) {
+        let code = match CodeMsg::from_app_message(app_msg) {
+            Ok(code) => code,
+            Err(e) => return self.report(format!("code store message from {:?}: {e}", msg.source)),
+        };
+        match code {
+            CodeMsg::Put { package } => {
+                let max = self.trust().max_package_bytes();
+                let at_root = !msg.direct;
+                if let Err(e) = self
+                    .code_store
+                    .on_put(api, package.into_vec(), at_root, max)
+                {
+                    self.report(format!(
+                        "code store: package from {:?} not kept: {e}",
+                        msg.source
+                    ));
+                }
+            }
+            CodeMsg::Get { hash, req } => {
+                let package = self
+                    .code_store
+                    .get(&hash)
+                    .or_else(|| self.package(&hash))
+                    .map(|p| ByteBuf::from(p.to_vec()));
+                let got = CodeMsg::Got { hash, req, package };
+                api.send(msg.source, got.to_app_message());
+            }
+            CodeMsg::Got { hash, req, package } => self.got_code(api, hash, req, package),
+        }
+    }
+
+    /// A message this node's peerlet sent was not delivered: report it and
+    /// tell the peerlet through its `undelivered(key, msg, reason)` upcall.
+    fn take_undelivered(
+        &mut self,
+        api: &mut Api<'_>,
+        app_msg: &AppMessage,
+        key: &Id,
+        reason: &str,
+    ) {
+        self.report(format!(
+            "app {}: our message to key {} was not delivered: {reason}",
+            app_msg.app,
+            key.short(8)
+        ));
+        let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
+            return;
+        };
+        p.stats.undelivered += 1;
+        if !p.sandbox.has_upcall("undelivered") {
+            return;
+        }
+        let lua = p.sandbox.lua();
+        let args = (|| -> mlua::Result<MultiValue> {
+            let data =
+                cbor_to_lua(lua, &app_msg.data, &self.cfg.limits).map_err(mlua::Error::external)?;
+            Ok(MultiValue::from_iter([
+                Value::String(lua.create_string(key.to_string())?),
+                data,
+                Value::String(lua.create_string(reason)?),
+            ]))
+        })();
+        if let Ok(args) = args {
+            self.drive(api, app_msg.app, None, Step::Upcall("undelivered", args));
+        }
+    }
+
     fn deliver_message(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage) {
         let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
             let line = format!("no peerlet for app {} here: message dropped", app_msg.app);
@@ -210,7 +297,7 @@ impl Manager {
         }
     }
 
-    fn forward_message(
+    pub(super) fn forward_message(
         &mut self,
         api: &mut Api<'_>,
         msg: &mut RoutedMessage,
@@ -223,6 +310,9 @@ impl Manager {
             return true;
         }
         let app = app_msg.app;
+        if let Some(go_on) = self.hold_at_hop(api, msg, *next) {
+            return go_on;
+        }
         let Some(p) = self.peerlets.get(&app) else {
             return true;
         };
@@ -278,10 +368,11 @@ impl Manager {
             .values()
             .filter_map(|p| p.host.timers.borrow().next_deadline());
         let calls = self.calls.values().map(|c| c.deadline);
-        timers.chain(calls).min()
+        timers.chain(calls).chain(self.deploy.next_deadline()).min()
     }
 
     fn fire(&mut self, api: &mut Api<'_>) {
+        self.fire_fetches(api);
         let now = api.now();
         let expired: Vec<u64> = self
             .calls
@@ -322,10 +413,17 @@ impl Application for ManagerApp {
             return;
         };
         let mut m = self.0.borrow_mut();
+        if app_msg.app == CODE_APP {
+            return m.code_message(api, msg, app_msg);
+        }
         match &app_msg.kind {
-            AppKind::Message => m.deliver_message(api, msg, app_msg),
-            AppKind::Call { call, method } => m.serve_call(api, msg, app_msg, *call, method),
+            AppKind::Message | AppKind::Call { .. } => {
+                if !m.take_for_deployment(api, msg) {
+                    m.deliver_now(api, msg);
+                }
+            }
             AppKind::Reply { call, ok } => m.take_reply(api, app_msg, *call, *ok),
+            AppKind::Undelivered { key, reason } => m.take_undelivered(api, app_msg, key, reason),
         }
     }
 
@@ -335,6 +433,7 @@ impl Application for ManagerApp {
 
     fn update(&mut self, api: &mut Api<'_>, node: NodeRef, joined: bool) {
         let mut m = self.0.borrow_mut();
+        m.code_store.replicate(api);
         let apps: Vec<AppId> = m
             .peerlets
             .iter()

@@ -16,9 +16,10 @@ use std::time::Duration;
 use mlua::MultiValue;
 use serde_bytes::ByteBuf;
 
+use super::code_store::CodeStore;
+use super::deploy::{DeployConfig, Deployer};
 use super::header::PeerletHeader;
 use super::host::{self, HostState, Outgoing};
-use super::package::Package;
 use super::store::{Store, DEFAULT_QUOTA};
 use super::trust::TrustPolicy;
 use super::{lua_to_cbor, CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
@@ -38,6 +39,8 @@ pub struct ManagerConfig {
     pub call_timeout: Duration,
     /// The publisher key that app ids of unsigned local installs derive from.
     pub local_publisher: Vec<u8>,
+    /// Fetching and deploying code by traffic; the code store.
+    pub deploy: DeployConfig,
 }
 
 impl Default for ManagerConfig {
@@ -48,6 +51,7 @@ impl Default for ManagerConfig {
             store_quota: DEFAULT_QUOTA,
             call_timeout: Duration::from_secs(5),
             local_publisher: b"peerlet local publisher".to_vec(),
+            deploy: DeployConfig::default(),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct PeerletStats {
     pub messages_out: u64,
     pub calls_in: u64,
     pub calls_out: u64,
+    /// Messages it sent that came back undelivered.
+    pub undelivered: u64,
 }
 
 /// What to install: the code and who it is.
@@ -186,7 +192,11 @@ pub struct Manager {
     trust: TrustPolicy,
     /// Packages of the signed peerlets installed here, by code hash: what
     /// this node can hand to others that fetch the code.
-    packages: BTreeMap<[u8; 32], Vec<u8>>,
+    pub(super) packages: BTreeMap<[u8; 32], Vec<u8>>,
+    /// Code fetches in flight and what this node decided about code.
+    pub(super) deploy: Deployer,
+    /// Packages this node keeps for the overlay.
+    pub(super) code_store: CodeStore,
     pub(super) peerlets: BTreeMap<AppId, Peerlet>,
     pub(super) calls: BTreeMap<u64, OutCall>,
     next_call: u64,
@@ -202,15 +212,17 @@ const MAX_REPORTS: usize = 1000;
 impl Manager {
     pub fn new(cfg: ManagerConfig) -> Manager {
         Manager {
-            cfg,
             trust: TrustPolicy::new(),
             packages: BTreeMap::new(),
+            deploy: Deployer::default(),
+            code_store: CodeStore::new(cfg.deploy.store_quota, cfg.deploy.replicas),
             peerlets: BTreeMap::new(),
             calls: BTreeMap::new(),
             next_call: 0,
             reports: VecDeque::new(),
             ring_version: None,
             console_waiting: None,
+            cfg,
         }
     }
 
@@ -232,49 +244,14 @@ impl Manager {
         self.packages.get(hash).map(|p| p.as_slice())
     }
 
-    /// Installs a signed peerlet: `source` and its detached minisign
-    /// `signature` (the `.minisig` file's text). The signature must be by a
-    /// publisher this node trusts, the name, type and version come from the
-    /// signed `--@peerlet` header, and the app id is bound to the publisher's
-    /// key and the name. A version older than the one installed is refused;
-    /// a newer one replaces it (with `save`/`restore`, as a reload).
-    pub fn install_signed(
-        &mut self,
-        api: &mut Api<'_>,
-        source: &[u8],
-        signature: &str,
-    ) -> Result<AppId, InstallError> {
-        let package = Package::parse(source, signature)
-            .inspect_err(|e| self.trust.record_refusal(e.reason()))?;
-        let verified = package.verify(&self.trust)?;
-        if let Some(old) = self.peerlets.get(&verified.app_id()) {
-            if old.version > verified.version() {
-                return Err(InstallError::Older {
-                    name: old.name.clone(),
-                    offered: verified.version(),
-                    installed: old.version,
-                });
-            }
-        }
-        let chunk_name = format!("{}.lua", verified.name());
-        let hash = verified.code_hash();
-        let locator = CodeLocator {
-            hash,
-            size: package.size() as u64,
-            origin: Some(api.id()),
-        };
-        let spec = PeerletSpec {
-            name: verified.name(),
-            app: verified.app_id(),
-            app_type: verified.app_type(),
-            version: verified.version(),
-            chunk_name: &chunk_name,
-            source: verified.source().as_bytes(),
-            signed: Some((locator, verified.publisher().key_id_hex())),
-        };
-        let app = self.install(api, &spec)?;
-        self.packages.insert(hash, package.encoded().to_vec());
-        Ok(app)
+    /// Deployments by traffic, fetches in flight, held and dropped messages.
+    pub fn deployer(&self) -> &Deployer {
+        &self.deploy
+    }
+
+    /// The packages this node keeps for the overlay's code store.
+    pub fn code_store(&self) -> &CodeStore {
+        &self.code_store
     }
 
     pub fn peerlets(&self) -> impl Iterator<Item = &Peerlet> {
@@ -582,6 +559,7 @@ impl Manager {
                 code: p.code.clone(),
                 data: ByteBuf::from(data),
                 kind: AppKind::Message,
+                refused_by: Vec::new(),
             };
             match out {
                 Outgoing::Route {

@@ -3,6 +3,8 @@
 //! Modules:
 //! - [`manager`], [`app`]: installing, running, reloading peerlets; their upcalls
 //!   and remote calls as the KBR layer's default application.
+//! - [`deploy`], [`code_store`], `signed`: code fetched by the code locator and
+//!   started on demand; the overlay's own code store; signed installs.
 //! - [`host`]: the Lua host API (`kbr`, `peerlet`, `timer`, `clock`, `log`, `store`).
 //! - [`header`]: the `--@peerlet name=… type=… version=…` first line.
 //! - [`package`]: source + detached minisign signature; transfer encoding and code hash.
@@ -69,7 +71,9 @@
 
 pub mod app;
 mod budget;
+pub mod code_store;
 pub mod console;
+pub mod deploy;
 mod error;
 pub mod header;
 pub mod host;
@@ -83,6 +87,7 @@ pub mod publisher;
 pub mod refusal;
 mod sandbox;
 pub mod secret_key;
+mod signed;
 pub mod signing;
 mod stdlib;
 pub mod store;

@@ -14,6 +14,7 @@ pub fn app_message(app: AppId, app_type: AppType, value: &ciborium::Value) -> Ap
         code: None,
         data: ByteBuf::from(data),
         kind: AppKind::Message,
+        refused_by: Vec::new(),
     }
 }
 

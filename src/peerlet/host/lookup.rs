@@ -14,7 +14,15 @@ use crate::id::{AppId, Id};
 use crate::peerlet::{encode_array, Sandbox, SandboxError};
 
 /// Upcall names that cannot be called remotely: they belong to the node.
-pub const RESERVED_METHODS: [&str; 6] = ["deliver", "forward", "update", "init", "save", "restore"];
+pub const RESERVED_METHODS: [&str; 7] = [
+    "deliver",
+    "forward",
+    "update",
+    "undelivered",
+    "init",
+    "save",
+    "restore",
+];
 
 /// Longest method name.
 const METHOD_BYTES: usize = 64;

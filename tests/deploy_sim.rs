@@ -1,0 +1,184 @@
+//! Deployment by traffic on a simulated overlay: signed code installed on
+//! one node reaches exactly the nodes that need it, through the code
+//! locator its messages carry and the overlay's own code store.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ciborium::Value;
+use common::deploy::Overlay;
+use peerlet::id::Id;
+use peerlet::peerlet::ManagerConfig;
+use peerlet::sim::Rng;
+use peerlet::wire::AppType;
+
+const COUNTER: &str = "--@peerlet name=counter type=end-node version=1\n\
+    local P = {}\n\
+    function P.deliver(key, msg, from)\n\
+      store.put('n', (store.get('n') or 0) + 1)\n\
+      if msg.seq then\n\
+        if msg.seq <= (store.get('last') or 0) then store.put('disorder', 1) end\n\
+        store.put('last', msg.seq)\n\
+      end\n\
+    end\n\
+    function P.undelivered(key, msg, reason) store.put('undelivered', (store.get('undelivered') or 0) + 1) end\n\
+    function P.save() return store.get('n') end\n\
+    function P.restore(n) store.put('restored', n or 0) end\n\
+    return P\n";
+
+const HOPS: &str = "--@peerlet name=hops type=per-hop version=1\n\
+    local P = {}\n\
+    function P.forward(key, msg, next)\n\
+      store.put('seen', (store.get('seen') or 0) + 1)\n\
+      msg.path[#msg.path + 1] = kbr.id().id\n\
+      return msg\n\
+    end\n\
+    function P.deliver(key, msg, from)\n\
+      store.put('path ' .. msg.seq, table.concat(msg.path, ' '))\n\
+    end\n\
+    return P\n";
+
+fn seq(n: i64) -> Value {
+    Value::Map(vec![(Value::Text("seq".into()), Value::Integer(n.into()))])
+}
+
+fn random_keys(n: usize, seed: u64) -> Vec<Id> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.id()).collect()
+}
+
+#[test]
+fn end_node_code_runs_at_every_root_that_got_a_message_and_nowhere_else() {
+    let mut o = Overlay::new(20, 41, &ManagerConfig::default());
+    let app = o.install(0, COUNTER);
+    let code = o.locator(0, "counter");
+    o.net.run_for(Duration::from_secs(1));
+    let keys = random_keys(50, 7);
+    for (i, key) in keys.iter().enumerate() {
+        o.route(0, *key, app, AppType::EndNode, &code, seq(i as i64 + 1));
+    }
+    o.net.run_for(Duration::from_secs(10));
+
+    let oracle = o.net.oracle();
+    let mut roots = BTreeSet::from([0]);
+    let mut expected = vec![0i128; 20];
+    for key in &keys {
+        let r = o.index(&oracle.successor(key).id);
+        roots.insert(r);
+        expected[r] += 1;
+    }
+    let running: BTreeSet<usize> = o.running("counter").into_iter().collect();
+    assert_eq!(
+        running, roots,
+        "deployed exactly at the roots (and the origin)"
+    );
+    assert!(roots.len() > 5, "the keys spread over the ring");
+    for (r, want) in expected.iter().enumerate() {
+        assert_eq!(
+            o.counter(r, "counter", "n"),
+            *want,
+            "deliveries at node {r}"
+        );
+        assert_eq!(o.counter(r, "counter", "disorder"), 0, "in order at {r}");
+    }
+    // The code came from the overlay's store, one fetch per root.
+    for &r in roots.iter().filter(|&&r| r != 0) {
+        let m = o.managers[r].0.borrow();
+        let d: Vec<_> = m.deployer().deployments().collect();
+        assert_eq!(d.len(), 1, "one deployment at node {r}");
+        assert_eq!((d[0].name.as_str(), d[0].source), ("counter", "store"));
+        assert_eq!(m.deployer().held(), 0);
+    }
+    // r = 3 copies of the package in the overlay's store.
+    let copies = (0..20)
+        .filter(|&i| {
+            o.managers[i]
+                .0
+                .borrow()
+                .code_store()
+                .get(&code.hash)
+                .is_some()
+        })
+        .count();
+    assert_eq!(copies, 3);
+}
+
+#[test]
+fn per_hop_code_reaches_every_node_on_the_paths() {
+    let mut o = Overlay::new(20, 43, &ManagerConfig::default());
+    let app = o.install(0, HOPS);
+    let code = o.locator(0, "hops");
+    o.net.run_for(Duration::from_secs(1));
+    let keys = random_keys(50, 9);
+    // Sent from a node that does not run the app: it deploys there too.
+    for (i, key) in keys.iter().enumerate() {
+        let path = Value::Array(Vec::new());
+        let msg = Value::Map(vec![
+            (Value::Text("seq".into()), Value::Integer((i as i64).into())),
+            (Value::Text("path".into()), path),
+        ]);
+        o.route(5, *key, app, AppType::PerHop, &code, msg);
+    }
+    o.net.run_for(Duration::from_secs(10));
+
+    let oracle = o.net.oracle();
+    let mut on_paths = BTreeSet::from([0]);
+    for (i, key) in keys.iter().enumerate() {
+        let root = o.index(&oracle.successor(key).id);
+        let m = o.managers[root].0.borrow();
+        let stored = m.by_name("hops").unwrap().store_get(&format!("path {i}"));
+        let path = match stored.map(|b| common::values::decode_stored(&b)) {
+            Some(Value::Text(t)) => t,
+            other => panic!("no path for key {i} at its root: {other:?}"),
+        };
+        let hops: Vec<usize> = path
+            .split(' ')
+            .map(|h| o.index(&h.parse().unwrap()))
+            .collect();
+        assert_eq!(hops[0], 5, "the path starts at the source");
+        assert_eq!(*hops.last().unwrap(), root, "and ends at the root");
+        on_paths.extend(hops);
+    }
+    let running: BTreeSet<usize> = o.running("hops").into_iter().collect();
+    assert_eq!(running, on_paths, "deployed at every hop, nowhere else");
+}
+
+#[test]
+fn later_nodes_get_the_code_from_the_store_after_the_origin_died() {
+    let mut o = Overlay::new(20, 47, &ManagerConfig::default());
+    let app = o.install(0, COUNTER);
+    let code = o.locator(0, "counter");
+    o.net.run_for(Duration::from_secs(1));
+    let keys = random_keys(50, 11);
+    for key in &keys[..10] {
+        o.route(0, *key, app, AppType::EndNode, &code, seq(0));
+    }
+    o.net.run_for(Duration::from_secs(5));
+    let before: BTreeSet<usize> = o.running("counter").into_iter().collect();
+    o.net.crash(0);
+    o.net.run_for(Duration::from_secs(60));
+    // From a node the code reached: its messages name the dead origin.
+    let from = *before.iter().find(|&&i| i != 0).unwrap();
+    for key in &keys[10..] {
+        o.route(from, *key, app, AppType::EndNode, &code, seq(0));
+    }
+    o.net.run_for(Duration::from_secs(20));
+    let oracle = o.net.oracle();
+    for key in &keys[10..] {
+        let r = o.index(&oracle.successor(key).id);
+        assert!(o.counter(r, "counter", "n") >= 1, "key {key:?} delivered");
+    }
+    let fresh: Vec<usize> = o
+        .running("counter")
+        .into_iter()
+        .filter(|i| !before.contains(i))
+        .collect();
+    assert!(!fresh.is_empty(), "some roots got the code after the crash");
+    for r in fresh {
+        let m = o.managers[r].0.borrow();
+        let d = m.deployer().deployments().next().unwrap();
+        assert_eq!(d.source, "store", "node {r} got it from the store");
+    }
+}
