@@ -540,7 +540,11 @@ impl Manager {
                 if let Body::App(a) = &mut on.body {
                     a.refused_by = refused_by;
                 }
-                tracing::info!("app {}: {reason}; passed on to {next:?}", app_msg.app);
+                self.report(format!(
+                    "app {}: message to key {} not run here ({reason}); passed on to {next:?}",
+                    app_msg.app,
+                    msg.key.short(8)
+                ));
                 api.pass_on(on, next);
             }
             _ => {
