@@ -104,6 +104,8 @@ pub fn stats(s: &NodeStats, m: &Manager) -> String {
         "messages in {}, out {}; dropped (queue full) {}; bad frames {}; peer failures {}",
         s.messages_in, s.messages_out, s.dropped_queue_full, s.bad_frames, s.peer_failures
     );
+    out.push('\n');
+    out.push_str(&code(m));
     let reports: Vec<&String> = m.reports().collect();
     let recent = &reports[reports.len().saturating_sub(10)..];
     if !recent.is_empty() {
@@ -111,6 +113,42 @@ pub fn stats(s: &NodeStats, m: &Manager) -> String {
         for r in recent {
             let _ = write!(out, "\n  {r}");
         }
+    }
+    out
+}
+
+/// Deployment by traffic, the code store and refusals, in two lines.
+pub fn code(m: &Manager) -> String {
+    let d = m.deployer();
+    let (packages, bytes) = m.code_store().usage();
+    let mut out = format!(
+        "code: {} deployed by traffic, {} fetching ({} messages held), {} dropped; \
+         code store keeps {packages} package(s), {bytes} bytes",
+        d.deployments().count(),
+        d.fetching(),
+        d.held(),
+        d.dropped()
+    );
+    if let Some(last) = d.deployments().last() {
+        let ms = |t: std::time::Duration| t.as_secs_f64() * 1e3;
+        let _ = write!(
+            out,
+            "\nlast deployed: {} v{} from the {} (fetch {:.2} ms, verify {:.2} ms, start {:.2} ms)",
+            last.name,
+            last.version,
+            last.source,
+            ms(last.fetch),
+            ms(last.verify),
+            ms(last.start)
+        );
+    }
+    let refusals = m.trust().refusals().snapshot();
+    if !refusals.is_empty() {
+        let list: Vec<String> = refusals
+            .iter()
+            .map(|(r, n)| format!("{} {n}", r.label()))
+            .collect();
+        let _ = write!(out, "\ncode refused: {}", list.join(", "));
     }
     out
 }
