@@ -18,6 +18,7 @@
 ---@field deliver? fun(key: string, msg: any, from: Node)  at the root of `key`
 ---@field forward? fun(key: string, msg: any, next_hop: Node): (any, Node?)|false  per-hop apps, at every hop
 ---@field update? fun(node: Node, joined: boolean)  a neighbour joined or left
+---@field undelivered? fun(key: string, msg: any, reason: string)  a message this peerlet routed went nowhere: every replica of `key` refused its code, or the code could not be fetched
 ---@field init? fun()  after install and after reload
 ---@field save? fun(): any  before a reload: the state to hand over
 ---@field restore? fun(state: any)  after a reload, with what save() returned
