@@ -314,6 +314,11 @@ fn a_refusing_root_passes_end_node_messages_to_the_next_replica() {
     o.route(0, key, app, AppType::EndNode, &code, seq(1));
     o.net.run_for(Duration::from_secs(10));
     assert_eq!(o.counter(0, "counter", "undelivered"), 1);
+    assert!(
+        o.reports(0).contains("refused by 3 node(s)"),
+        "all three replicas tried: {}",
+        o.reports(0)
+    );
     for &r in &set {
         assert!(!o.running("counter").contains(&r));
     }

@@ -182,3 +182,85 @@ fn later_nodes_get_the_code_from_the_store_after_the_origin_died() {
         assert_eq!(d.source, "store", "node {r} got it from the store");
     }
 }
+
+#[test]
+fn nodes_that_refuse_per_hop_code_pass_its_messages_on_unchanged() {
+    let mut o = Overlay::new(20, 45, &ManagerConfig::default());
+    let refusing: BTreeSet<usize> = (2..20).step_by(3).collect();
+    for &i in &refusing {
+        let mut policy = common::deploy::trusting(&[&o.publisher]);
+        policy.set_run_per_hop(false);
+        o.managers[i].0.borrow_mut().set_trust(policy);
+    }
+    let app = o.install(0, HOPS);
+    let code = o.locator(0, "hops");
+    o.net.run_for(Duration::from_secs(1));
+    let keys = random_keys(40, 13);
+    for (i, key) in keys.iter().enumerate() {
+        let msg = Value::Map(vec![
+            (Value::Text("seq".into()), Value::Integer((i as i64).into())),
+            (Value::Text("path".into()), Value::Array(Vec::new())),
+        ]);
+        o.route(1, *key, app, AppType::PerHop, &code, msg);
+    }
+    o.net.run_for(Duration::from_secs(10));
+    let running: BTreeSet<usize> = o.running("hops").into_iter().collect();
+    assert!(running.is_disjoint(&refusing), "refusing nodes run nothing");
+    let oracle = o.net.oracle();
+    let (mut through_refusing, mut undelivered) = (0, 0);
+    for (i, key) in keys.iter().enumerate() {
+        let at: Vec<(usize, String)> = running
+            .iter()
+            .filter_map(|&n| {
+                let m = o.managers[n].0.borrow();
+                let bytes = m.by_name("hops")?.store_get(&format!("path {i}"))?;
+                match common::values::decode_stored(&bytes) {
+                    Value::Text(t) => Some((n, t)),
+                    _ => None,
+                }
+            })
+            .collect();
+        // The first of the key's 3 replicas that runs per-hop code takes it.
+        let root = o.index(&oracle.successor(key).id);
+        let mut replicas = vec![root];
+        replicas.extend(
+            oracle
+                .successors_of(&o.net.me(root).id, 2)
+                .iter()
+                .map(|n| o.index(&n.id)),
+        );
+        let Some(&taker) = replicas.iter().find(|r| !refusing.contains(r)) else {
+            assert!(at.is_empty(), "message {i}: every replica refuses");
+            undelivered += 1;
+            continue;
+        };
+        assert_eq!(at.len(), 1, "message {i} delivered exactly once: {at:?}");
+        let (node, path) = &at[0];
+        assert_eq!(
+            *node, taker,
+            "message {i} ends at the first accepting replica"
+        );
+        if taker != root {
+            through_refusing += 1;
+        }
+        for hop in path.split(' ') {
+            assert!(!refusing.contains(&o.index(&hop.parse().unwrap())));
+        }
+    }
+    let told = o.reports(1).matches("was not delivered").count();
+    assert_eq!(
+        told, undelivered,
+        "the sender hears of each message no replica took"
+    );
+    assert!(through_refusing > 0, "the seed has refusing roots");
+    let refused: u64 = refusing
+        .iter()
+        .map(|&i| {
+            let m = o.managers[i].0.borrow();
+            m.trust()
+                .refusals()
+                .get(peerlet::peerlet::refusal::RefusalReason::PerHopDenied)
+        })
+        .sum();
+    assert!(refused > 0, "refusals are counted");
+}

@@ -233,7 +233,13 @@ pub fn load_peerlets(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("{}: {e}", sig_path.display()).into()),
         };
-        for node in nodes {
+        // Signed code deploys itself where its messages go: one origin is
+        // enough. Unsigned code runs only where it is installed.
+        let targets = match &signature {
+            Some(_) => &nodes[..nodes.len().min(1)],
+            None => nodes,
+        };
+        for node in targets {
             let app = match &signature {
                 Some(sig) => node.install_signed(&source, sig)?,
                 None => node.install_local(chunk, &source)?,
@@ -241,14 +247,14 @@ pub fn load_peerlets(
             tracing::debug!("{}: installed {} as app {app}", node.addr(), file.display());
         }
         let how = if signature.is_some() {
-            "signed"
+            "signed; it deploys itself by traffic"
         } else {
             "unsigned"
         };
         tracing::info!(
             "{} ({how}) installed on {} node(s)",
             file.display(),
-            nodes.len()
+            targets.len()
         );
     }
     Ok(())

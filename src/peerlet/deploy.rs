@@ -530,9 +530,13 @@ impl Manager {
         refused_by.push(me.id);
         // A message sent to one node (not routed to a key) has no replicas.
         let routed = !msg.direct || !app_msg.refused_by.is_empty();
+        // The replica set is the root and its successors; a replica past the
+        // root does not see the key in its own stretch of ring, so it passes
+        // the message to its successor.
         let next = api
             .replica_set(&msg.key, replicas)
             .into_iter()
+            .chain(api.table().successors().iter().copied())
             .find(|n| !refused_by.contains(&n.id));
         match next {
             Some(next) if routed && refused_by.len() < replicas => {
