@@ -264,3 +264,67 @@ fn nodes_that_refuse_per_hop_code_pass_its_messages_on_unchanged() {
         .sum();
     assert!(refused > 0, "refusals are counted");
 }
+
+#[test]
+fn code_installed_before_joining_reaches_the_store_and_outlives_its_origin() {
+    use peerlet::peerlet::{Manager, ManagerApp};
+    use peerlet::sim::{SimConfig, SimNet};
+    let chord = peerlet::chord::Config {
+        successors: 4,
+        ..peerlet::chord::Config::default()
+    };
+    let mut net = SimNet::new(SimConfig {
+        seed: 3,
+        chord,
+        ..SimConfig::default()
+    });
+    let mut rng = Rng::new(3);
+    let mut o = Overlay::new(1, 1, &ManagerConfig::default());
+    let publisher = o.publisher;
+    let mut managers = Vec::new();
+    for i in 0..12 {
+        net.add_node(rng.id());
+        let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
+        m.0.borrow_mut()
+            .set_trust(common::deploy::trusting(&[&publisher]));
+        let app = m.clone();
+        net.with_node(i, move |k, _| k.set_default_app(Box::new(app)));
+        managers.push(m);
+    }
+    net.create(1);
+    for i in 2..12 {
+        net.join(i, 1);
+        net.run_for(Duration::from_secs(5));
+    }
+    net.run_for(Duration::from_secs(60));
+    o = Overlay {
+        net,
+        managers,
+        publisher,
+    };
+    // Installed on node 0 before it joins (as `peerlet node --join --load`
+    // does): it keeps the only copy, and its code key lies elsewhere.
+    let app = o.install(0, COUNTER);
+    let code = o.locator(0, "counter");
+    o.net.join(0, 1);
+    o.net.run_for(Duration::from_secs(120));
+    let holders: Vec<usize> = (1..12)
+        .filter(|&i| {
+            let m = o.managers[i].0.borrow();
+            m.code_store().get(&code.hash).is_some()
+        })
+        .collect();
+    assert!(holders.len() >= 2, "copies on other nodes: {holders:?}");
+    o.net.crash(0);
+    o.net.run_for(Duration::from_secs(60));
+    let oracle = o.net.oracle();
+    let keys = random_keys(10, 17);
+    for key in &keys {
+        o.route(1, *key, app, AppType::EndNode, &code, seq(1));
+    }
+    o.net.run_for(Duration::from_secs(20));
+    for key in &keys {
+        let r = o.index(&oracle.successor(key).id);
+        assert!(o.counter(r, "counter", "n") >= 1, "delivered at node {r}");
+    }
+}

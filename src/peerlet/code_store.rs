@@ -9,7 +9,9 @@
 //!   straight to each); they keep it without passing it on.
 //! - When the neighbour set changes ([`CodeStore::replicate`]), each holder
 //!   gives a copy to members of the replica set it has not placed one at
-//!   yet, so r copies come back after failures and joins.
+//!   yet, so r copies come back after failures and joins. A node that kept
+//!   a package alone (its origin, before the ring grew) routes it to the
+//!   code key once the key lies outside its stretch of ring.
 //! - `Get` (routed to the code key, or sent to the origin node) is answered
 //!   straight to its source with `Got`, the package or `None`.
 //!
@@ -96,6 +98,10 @@ struct Held {
     package: Vec<u8>,
     /// The replica set as it was when copies were last placed.
     placed: Vec<Id>,
+    /// Copies have reached other nodes (or came from one). A node that
+    /// kept a package alone (installed before it had neighbours) and then
+    /// finds the code key outside its stretch of ring routes it to the key.
+    shared: bool,
 }
 
 /// The packages this node keeps for the overlay. See the module docs.
@@ -150,6 +156,7 @@ impl CodeStore {
             Held {
                 package,
                 placed: Vec::new(),
+                shared: false,
             },
         );
         Ok(hash)
@@ -170,6 +177,7 @@ impl CodeStore {
             self.place(api, hash, set);
         } else if let Some(h) = self.held.get_mut(&hash) {
             h.placed = set;
+            h.shared = true;
         }
         Ok(())
     }
@@ -180,7 +188,14 @@ impl CodeStore {
         let hashes: Vec<[u8; 32]> = self.held.keys().copied().collect();
         for hash in hashes {
             let set = self.replica_ids(api, &hash);
-            if !set.is_empty() && set != self.held[&hash].placed {
+            let held = self.held.get_mut(&hash).expect("listed");
+            if set.is_empty() && !held.shared {
+                held.shared = true;
+                let put = CodeMsg::Put {
+                    package: ByteBuf::from(held.package.clone()),
+                };
+                api.route(code_key(&hash), put.to_app_message(), None);
+            } else if !set.is_empty() && set != held.placed {
                 self.place(api, hash, set);
             }
         }
@@ -200,6 +215,7 @@ impl CodeStore {
                     package: ByteBuf::from(held.package.clone()),
                 };
                 api.send(node, put.to_app_message());
+                held.shared = true;
             }
         }
         held.placed = set;
