@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use peerlet::id::{AppId, Id};
-use peerlet::peerlet::{ManagerApp, ManagerConfig};
+use peerlet::kbr::Application;
+use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
 use peerlet::sim::{Rng, SimNet};
 
 use super::values::decode_stored;
@@ -31,6 +32,25 @@ pub struct SampleRing {
 impl SampleRing {
     pub fn new(n: usize, seed: u64) -> SampleRing {
         let (net, managers, rng) = super::sim::with_managers(n, seed, &ManagerConfig::default());
+        SampleRing { net, managers, rng }
+    }
+
+    /// Like [`SampleRing::new`], but each node's manager is wrapped by
+    /// `wrap(node, manager)` before it becomes the node's default
+    /// application (to watch the upcalls the KBR layer makes).
+    pub fn wrapped(
+        n: usize,
+        seed: u64,
+        wrap: impl Fn(usize, ManagerApp) -> Box<dyn Application>,
+    ) -> SampleRing {
+        let (mut net, rng) = super::sim::converged(n, seed);
+        let mut managers = Vec::new();
+        for i in 0..n {
+            let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
+            let app = wrap(i, m.clone());
+            net.with_node(i, move |k, _| k.set_default_app(app));
+            managers.push(m);
+        }
         SampleRing { net, managers, rng }
     }
 
