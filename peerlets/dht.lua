@@ -49,14 +49,41 @@ local function merge(k, rec)
   return true
 end
 
--- Sends copies of `names` to `node`, a few items per message.
+-- Sends the items `names` to `node` as `op` ("store" or "drop"), a few
+-- items per message.
 local function push(node, names, op)
   for i = 1, #names, BATCH do
     local items = {}
     for j = i, math.min(i + BATCH - 1, #names) do
-      items[#items + 1] = { k = names[j], rec = store.get(names[j]) }
+      local item = { k = names[j] }
+      if op == "store" then item.rec = store.get(names[j]) end
+      items[#items + 1] = item
     end
-    kbr.send(node, { op = op or "store", items = items })
+    kbr.send(node, { op = op, items = items })
+  end
+end
+
+local was_root = {}  -- items this node spread as their root
+
+-- What the root of item `k` tells others, gathered per node in `plan`
+-- (node id -> {node, copies, drops}) so each node gets one message: a copy
+-- to each other replica, and "drop yours" to the node just past the replica
+-- set (it held a copy before a node joined in front of it).
+local function spread(plan, k)
+  was_root[k] = true
+  local set = replicas(k, R + 1)
+  for i = 2, #set do
+    local e = plan[set[i].id] or { node = set[i], copies = {}, drops = {} }
+    plan[set[i].id] = e
+    local list = i <= R and e.copies or e.drops
+    list[#list + 1] = k
+  end
+end
+
+local function send(plan)
+  for _, e in pairs(plan) do
+    push(e.node, e.copies, "store")
+    push(e.node, e.drops, "drop")
   end
 end
 
@@ -67,8 +94,9 @@ local function write(k, rec)
           "`; call it through peerlet.lookup(kbr.key(k))", 3)
   end
   store.put(k, rec)
-  local set = replicas(k)
-  for i = 2, #set do push(set[i], { k }) end
+  local plan = {}
+  spread(plan, k)
+  send(plan)
 end
 
 function P.put(k, v, version)
@@ -97,35 +125,20 @@ function P.remove(k)
   return true
 end
 
--- Items this node was root of at the last repair.
-local was_root = {}
-
--- Pushes every item this node is root of to its other replicas, tells the
--- node just past the replica set to drop its stale copy, and hands items
--- whose root is now another node (one that joined) over to that root.
+-- Spreads every item this node is root of over its replica set as the
+-- ring is now, and hands items whose root is now another node (one that
+-- joined in front of us) over to that root.
 local function repair()
-  local to = {}  -- node id -> {node = ..., copies = {names}, drops = {names}}
-  local function add(node, field, k)
-    local e = to[node.id] or { node = node, copies = {}, drops = {} }
-    to[node.id] = e
-    e[field][#e[field] + 1] = k
-  end
-  local now_root = {}
+  local plan, before = {}, was_root
+  was_root = {}
   for _, k in ipairs(store.keys()) do
-    local set = replicas(k, R + 1)
-    if set[1] and set[1].id == kbr.id().id then
-      now_root[k] = true
-      for i = 2, math.min(#set, R) do add(set[i], "copies", k) end
-      if set[R + 1] then add(set[R + 1], "drops", k) end
-    elseif was_root[k] then
+    if is_root(k) then
+      spread(plan, k)
+    elseif before[k] then
       kbr.route(kbr.key(k), { op = "store", items = { { k = k, rec = store.get(k) } } })
     end
   end
-  for _, e in pairs(to) do
-    push(e.node, e.copies)
-    push(e.node, e.drops, "drop")
-  end
-  was_root = now_root
+  send(plan)
 end
 
 local pending  -- the timer of the next repair, if one is due
@@ -139,15 +152,12 @@ end
 
 function P.deliver(key, msg, from)
   if msg.op == "store" then
-    local news = {}
+    local plan = {}
     for _, item in ipairs(msg.items) do
-      if merge(item.k, item.rec) and is_root(item.k) then news[#news + 1] = item.k end
+      -- An item handed over to us as its new root: spread it at once.
+      if merge(item.k, item.rec) and is_root(item.k) then spread(plan, item.k) end
     end
-    -- A handed-over item is new to its root: copy it on to the replicas.
-    for _, k in ipairs(news) do
-      local set = replicas(k)
-      for i = 2, #set do push(set[i], { k }) end
-    end
+    send(plan)
   elseif msg.op == "drop" then
     for _, item in ipairs(msg.items) do
       if not is_root(item.k) then store.remove(item.k) end

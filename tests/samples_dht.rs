@@ -206,3 +206,39 @@ fn dht_value_survives_two_of_three_replicas_crashing_and_is_copied_back_to_three
         );
     }
 }
+
+#[test]
+fn dht_hands_items_over_to_a_node_that_joins_as_their_root() {
+    let mut r = SampleRing::new(NODES, 13);
+    let app = r.install(&r.all(), "dht");
+    let item = "moving";
+    let key = Id::key(item);
+    let h = lookup(app, item);
+    assert_eq!(
+        r.eval(2, &format!("{h}:put('{item}', 'box')")).as_deref(),
+        Ok("1")
+    );
+    r.net.run_for(Duration::from_secs(1));
+    let before = r.replica_set(&key, 3);
+    assert_eq!(holders(&r, item), sorted(before.clone()));
+
+    // A node whose id is the key itself joins: it is the item's root now,
+    // the old root and its successor are the other replicas, and the old
+    // third replica is one too many.
+    let newcomer = r.join(key, 0, &["dht"]);
+    let want = vec![newcomer, before[0], before[1]];
+    for _ in 0..60 {
+        if r.net.is_converged() && holders(&r, item) == sorted(want.clone()) {
+            break;
+        }
+        r.net.run_for(Duration::from_secs(1));
+    }
+    assert_eq!(r.replica_set(&key, 3), want);
+    assert_eq!(holders(&r, item), sorted(want));
+    assert_eq!(
+        r.eval(7, &format!("{h}:get('{item}')")).as_deref(),
+        Ok("box\t1"),
+        "read from the new root"
+    );
+    assert_eq!(copy(&r, newcomer, item).map(|c| c.0), Some(1));
+}

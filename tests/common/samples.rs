@@ -54,6 +54,22 @@ impl SampleRing {
         SampleRing { net, managers, rng }
     }
 
+    /// A new node with id `id`, a peerlet manager and `peerlets` installed,
+    /// joining the ring through node `via`.
+    pub fn join(&mut self, id: Id, via: usize, peerlets: &[&str]) -> usize {
+        let i = self.net.add_node(id);
+        let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
+        let app = m.clone();
+        self.net
+            .with_node(i, move |k, _| k.set_default_app(Box::new(app)));
+        self.managers.push(m);
+        for name in peerlets {
+            self.install(&[i], name);
+        }
+        self.net.join(i, via);
+        i
+    }
+
     pub fn all(&self) -> Vec<usize> {
         (0..self.net.len()).collect()
     }
