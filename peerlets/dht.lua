@@ -28,7 +28,11 @@ local ipairs, pairs, type, error = ipairs, pairs, type, error
 
 -- The replica set of item `k`, root first, as this node sees the ring.
 local function replicas(k, n)
-  return kbr.replica_set(kbr.key(k), n or R)
+  local set = kbr.replica_set(kbr.key(k), n or R)
+  if #set == 0 and #kbr.neighbor_set(1) == 0 then
+    return { kbr.id() }  -- alone on the ring: every key is ours
+  end
+  return set
 end
 
 local function is_root(k)

@@ -13,7 +13,7 @@
 --   im = peerlet.lookup(kbr.id().id, IM)
 --   im:login("bob")                 --> 2        (messages that waited)
 --   im:send("bob", "alice", "hi")   --> "delivered"  (or "queued")
---   im:read("bob")                  --> {{from = "alice", text = "hello"}, ...}
+--   im:read("bob")                  --> {{at = 12.5, from = "alice", text = "hello"}, ...}
 --   im:logout("bob")
 local P = {}
 

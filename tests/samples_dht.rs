@@ -242,3 +242,20 @@ fn dht_hands_items_over_to_a_node_that_joins_as_their_root() {
     );
     assert_eq!(copy(&r, newcomer, item).map(|c| c.0), Some(1));
 }
+
+#[test]
+fn dht_works_on_a_ring_of_one_node() {
+    // Alone, a node's replica set is empty (it knows no stretch of ring);
+    // dht.lua then takes every key as its own.
+    let mut r = SampleRing::new(1, 14);
+    let app = r.install(&[0], "dht");
+    let h = lookup(app, "solo");
+    assert_eq!(
+        r.eval(0, &format!("{h}:put('solo', 'yes')")).as_deref(),
+        Ok("1")
+    );
+    assert_eq!(
+        r.eval(0, &format!("{h}:get('solo')")).as_deref(),
+        Ok("yes\t1")
+    );
+}
