@@ -28,19 +28,22 @@ local P = {}
 
 local REFRESH = 5             -- seconds between the joins that keep a branch alive
 local EXPIRE = 3 * REFRESH    -- a child silent this long is dropped
-local REMEMBER = 256          -- publications remembered, to drop duplicates
+local REMEMBER = 256          -- publications kept, and remembered to drop duplicates
 
 local kbr, clock, pairs, next = kbr, clock, pairs, next
 
--- group name -> {key, member, children = {id -> {node, seen}}, received, seen}
+-- group name -> {key, member, children = {id -> {node, seen}},
+--                seen = {publication id -> true}, order = {ids, oldest first}}
 local groups = {}
+-- group name -> what this node received as a member, oldest first (kept
+-- after it leaves)
+local received = {}
 
 local function group(name)
   assert(type(name) == "string", "scribe: a group name is a string")
   local g = groups[name]
   if not g then
-    g = { key = kbr.key(name), member = false, children = {}, received = {},
-          seen = {}, order = {} }
+    g = { key = kbr.key(name), member = false, children = {}, seen = {}, order = {} }
     groups[name] = g
   end
   return g
@@ -76,7 +79,11 @@ local function pass_down(g, msg)
   g.seen[msg.id] = true
   g.order[#g.order + 1] = msg.id
   if #g.order > REMEMBER then g.seen[table.remove(g.order, 1)] = nil end
-  if g.member then g.received[#g.received + 1] = msg.data end
+  if g.member then
+    local list = received[msg.group]
+    list[#list + 1] = msg.data
+    if #list > REMEMBER then table.remove(list, 1) end
+  end
   for _, child in pairs(g.children) do kbr.send(child.node, msg) end
 end
 
@@ -93,6 +100,7 @@ end
 
 function P.join(name)
   group(name).member = true
+  received[name] = received[name] or {}
   send_join(name)
   return true
 end
@@ -113,7 +121,7 @@ end
 
 -- What this node received in `name`, oldest first.
 function P.received(name)
-  return groups[name] and groups[name].received or {}
+  return received[name] or {}
 end
 
 function P.children(name)
