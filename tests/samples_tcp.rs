@@ -1,8 +1,9 @@
 //! The sample peerlets on 20 in-process nodes over loopback TCP, all at
 //! once, driven through each node's console: dht put/get from every node
 //! and a value that outlives two of its three replicas being killed; im
-//! with offline delivery; directory with 10 categories; a scribe tree; a
-//! trace from the sender to the key's root.
+//! with offline delivery; directory with 10 categories; a scribe tree with
+//! a fifth of the nodes refusing scribe; a trace from the sender to the
+//! key's root.
 
 #![forbid(unsafe_code)]
 
@@ -11,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::samples::{console_tcp, console_tcp_all, source};
-use common::{eventually, lookups_match_oracle, random_keys, spawn_fast};
+use common::{eventually, fast_config, lookups_match_oracle, random_keys};
 use peerlet::id::{AppId, Id};
 use peerlet::node::NodeHandle;
 use peerlet::sim::Oracle;
@@ -60,10 +61,18 @@ impl Overlay {
 
     /// The same console line (given the node's index) at every live node.
     fn eval_live(&self, code: impl Fn(usize) -> String) -> Vec<(usize, Result<String, String>)> {
-        let live = self.live();
-        let nodes: Vec<&NodeHandle> = live.iter().map(|&i| &self.nodes[i]).collect();
-        let outs = console_tcp_all(&nodes, |k| code(live[k]), CALL);
-        live.into_iter().zip(outs).collect()
+        self.eval_on(&self.live(), code)
+    }
+
+    /// The same console line (given the node's index) at nodes `which`.
+    fn eval_on(
+        &self,
+        which: &[usize],
+        code: impl Fn(usize) -> String,
+    ) -> Vec<(usize, Result<String, String>)> {
+        let nodes: Vec<&NodeHandle> = which.iter().map(|&i| &self.nodes[i]).collect();
+        let outs = console_tcp_all(&nodes, |k| code(which[k]), CALL);
+        which.iter().copied().zip(outs).collect()
     }
 
     /// Does node `i` keep a dht copy of `item`?
@@ -85,11 +94,18 @@ fn here(app: AppId) -> String {
 
 #[test]
 fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
-    let first = spawn_fast(None);
+    // Successor lists of 4, as in the simulated tests: with the default
+    // (longer than the ring) every message would reach its root in one hop.
+    let spawn = |join| {
+        let mut cfg = fast_config(join);
+        cfg.chord.successors = 4;
+        peerlet::node::Node::spawn(cfg).expect("spawn node")
+    };
+    let first = spawn(None);
     let bootstrap = first.addr();
     let mut nodes = vec![first];
     for _ in 1..NODES {
-        nodes.push(spawn_fast(Some(bootstrap)));
+        nodes.push(spawn(Some(bootstrap)));
     }
     for n in &nodes {
         n.wait_joined(Duration::from_secs(20)).expect("joined");
@@ -103,22 +119,33 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
         nodes,
         dead: Vec::new(),
     };
-    let install = |o: &Overlay, name: &str| -> AppId {
+    let install = |o: &Overlay, name: &str, skip: &[usize]| -> AppId {
         let src = source(name);
         let mut app = None;
-        for n in &o.nodes {
-            app = Some(
-                n.install_local(&format!("{name}.lua"), src.as_bytes())
-                    .unwrap(),
-            );
+        for (i, n) in o.nodes.iter().enumerate() {
+            if !skip.contains(&i) {
+                app = Some(
+                    n.install_local(&format!("{name}.lua"), src.as_bytes())
+                        .unwrap(),
+                );
+            }
         }
         app.unwrap()
     };
-    let dht = install(&o, "dht");
-    let im = install(&o, "im");
-    let dir = install(&o, "directory");
-    let scribe = install(&o, "scribe");
-    let trace = install(&o, "trace");
+    // A fifth of the nodes refuse scribe: the four just before the group's
+    // root, through which nearly every join passes.
+    let group_root = o.oracle().successor(&Id::key("g"));
+    let mut without_scribe = Vec::new();
+    let mut at = group_root;
+    for _ in 0..NODES / 5 {
+        at = o.oracle().predecessor_of(&at.id).unwrap();
+        without_scribe.push(o.index_of(&at.id));
+    }
+    let dht = install(&o, "dht", &[]);
+    let im = install(&o, "im", &[]);
+    let dir = install(&o, "directory", &[]);
+    let scribe = install(&o, "scribe", &without_scribe);
+    let trace = install(&o, "trace", &[]);
 
     // dht: every node writes an item, then every node reads all of them.
     for (i, out) in o.eval_live(|i| {
@@ -190,18 +217,30 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
         );
     }
 
-    // scribe: six members; a publication reaches each of them once.
+    // scribe, with a fifth of the nodes refusing it: six members; a
+    // publication reaches each of them once.
     let s = here(scribe);
-    let members = [2, 5, 8, 11, 14, 17];
-    for m in members {
+    let root = o.index_of(&group_root.id);
+    let with_scribe: Vec<usize> = (0..NODES).filter(|i| !without_scribe.contains(i)).collect();
+    let others: Vec<usize> = with_scribe.iter().copied().filter(|&i| i != root).collect();
+    let members: Vec<usize> = others.iter().copied().step_by(2).take(6).collect();
+    let outsider = others[1];
+    assert!(!members.contains(&outsider));
+    let forwarded_without = |o: &Overlay| -> u64 {
+        without_scribe
+            .iter()
+            .map(|&i| o.nodes[i].call(|k, _| k.stats().forwarded).unwrap())
+            .sum()
+    };
+    let before = forwarded_without(&o);
+    for &m in &members {
         assert_eq!(o.eval(m, &format!("{s}:join('g')")).as_deref(), Ok("true"));
     }
     // The joins have arrived when every tree node below the root has a
     // parent: as many child entries as members and inner nodes.
-    let root = o.index_of(&o.oracle().successor(&Id::key("g")).id);
     eventually(Duration::from_secs(10), || {
         let children: Vec<(usize, usize)> = o
-            .eval_live(|_| format!("{s}:children('g')"))
+            .eval_on(&with_scribe, |_| format!("{s}:children('g')"))
             .into_iter()
             .map(|(i, out)| (i, out.unwrap().parse().unwrap()))
             .collect();
@@ -215,13 +254,15 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
             false => Err(format!("{edges} edges, {below_root} nodes below the root")),
         }
     });
-    assert_eq!(
-        o.eval(0, &format!("{s}:publish('g', 'hello')")).as_deref(),
-        Ok("true")
+    assert!(
+        forwarded_without(&o) > before,
+        "joins passed through nodes without scribe"
     );
+    let publish = format!("{s}:publish('g', 'hello')");
+    assert_eq!(o.eval(outsider, &publish).as_deref(), Ok("true"));
     let received = format!("table.concat({s}:received('g'), ',')");
     eventually(Duration::from_secs(10), || {
-        for m in members {
+        for &m in &members {
             match o.eval(m, &received) {
                 Ok(t) if t == "hello" => {}
                 other => return Err(format!("node {m}: {other:?}")),
@@ -229,7 +270,11 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
         }
         Ok(())
     });
-    assert_eq!(o.eval(3, &received).as_deref(), Ok(""), "not a member");
+    assert_eq!(
+        o.eval(outsider, &received).as_deref(),
+        Ok(""),
+        "not a member"
+    );
 
     // trace: from node 4 to a key, ending at the key's root.
     let t = here(trace);
