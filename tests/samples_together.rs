@@ -2,6 +2,7 @@
 //! directory, scribe, trace, and hello greeting in the background): each
 //! node uses all of them in the same console lines, and each sample gives
 //! exactly the answers it gives alone; no peerlet sees another's messages.
+//! Also: every sample's header matches its file, and it says how to use it.
 
 mod common;
 
@@ -129,4 +130,39 @@ fn all_samples_share_one_overlay_without_interfering() {
         greetings >= NODES as u64,
         "hello ran alongside: {greetings}"
     );
+}
+
+#[test]
+fn every_sample_names_itself_in_its_header_and_says_how_to_use_it() {
+    use peerlet::peerlet::header::PeerletHeader;
+    use peerlet::wire::AppType;
+    let types = [
+        ("dht", AppType::EndNode),
+        ("im", AppType::EndNode),
+        ("directory", AppType::EndNode),
+        ("scribe", AppType::PerHop),
+        ("trace", AppType::PerHop),
+        ("hello", AppType::EndNode),
+    ];
+    for (name, app_type) in types {
+        let src = common::samples::source(name);
+        let header = PeerletHeader::parse(&src).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (header.name.as_str(), header.app_type, header.version),
+            (name, app_type, 1)
+        );
+        let second = src.lines().nth(1).unwrap_or("");
+        assert!(
+            second.starts_with(&format!("-- peerlets/{name}.lua: ")),
+            "{name}: the comment under the header says what it is"
+        );
+        if name != "hello" {
+            assert!(src.contains("From the REPL"), "{name}: how to call it");
+        }
+        let lines = src.lines().count();
+        assert!(
+            lines <= 200,
+            "{name}: {lines} lines, teaching material stays short"
+        );
+    }
 }
