@@ -7,6 +7,10 @@
 --   * at the user's own node, the client: login, send, read, logout;
 --   * at the root of a name, the post office: register, post, unregister.
 -- The client reaches the post office with peerlet.lookup(kbr.key(name)).
+-- The post office hands a message to the user's node with a call on that
+-- node's id: "delivered" means the node took it. If the node is gone, the
+-- call lands at whichever node owns that id now, which refuses it, and the
+-- message waits as for a user who logged out.
 --
 -- From the REPL on the node you are at (IM: this peerlet's app id, as
 -- `.apps` shows it; a handle on your own id reaches your own node):
@@ -20,7 +24,7 @@ local P = {}
 local MAX_WAITING = 32  -- messages kept for a user who is away
 local MAX_INBOX = 256   -- messages kept unread at a logged-in user's node
 
-local kbr, log, clock = kbr, log, clock
+local kbr, log, clock, pcall = kbr, log, clock, pcall
 
 -- Post office: name -> {node = where the user is (nil: away), waiting = {...}}
 local users = {}
@@ -59,10 +63,14 @@ end
 
 function P.post(to, msg)
   local u = user(to)
-  if u.node then
-    msg.to = to
-    kbr.send(u.node, msg)
-    return "delivered"
+  local node = u.node
+  if node then
+    -- Hand it to the user's node. A call on a node's id reaches that node;
+    -- if it is gone, the node now owning its id answers (false): no one
+    -- there took the message, so it waits here like for anyone away.
+    local ok, taken = pcall(function() return peerlet.lookup(node.id):take(to, msg) end)
+    if ok and taken then return "delivered" end
+    if u.node == node then u.node = nil end
   end
   if #u.waiting >= MAX_WAITING then
     return nil, "mailbox of " .. to .. " is full (" .. MAX_WAITING .. " waiting)"
@@ -106,11 +114,10 @@ function P.read(name)
   return box
 end
 
--- A message the post office passed on while its user is logged in here.
-function P.deliver(key, msg, from)
-  if not receive(msg.to, msg) then
-    log.warn("message for " .. tostring(msg.to) .. ", who is not logged in here")
-  end
+-- The post office hands over a message for `name`: true if they are
+-- logged in here to take it.
+function P.take(name, msg)
+  return receive(name, msg)
 end
 
 return P

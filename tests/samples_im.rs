@@ -132,3 +132,23 @@ fn im_messages_to_an_away_user_wait_at_the_root_and_arrive_at_next_login() {
     let err = im.at(2, "IM:send('alice', 'bob', 'x')").unwrap_err();
     assert!(err.contains("log in as alice first"), "{err}");
 }
+
+#[test]
+fn im_a_message_for_a_user_whose_node_crashed_waits_for_the_next_login() {
+    let mut im = Im::new(23);
+    // Bob's node: neither alice's node nor the root of either name.
+    let roots = [im.root_of("alice"), im.root_of("bob")];
+    let bobs = (2..20).find(|i| !roots.contains(i)).unwrap();
+    assert_eq!(im.at(1, "IM:login('alice')").as_deref(), Ok("0"));
+    assert_eq!(im.at(bobs, "IM:login('bob')").as_deref(), Ok("0"));
+    im.r.net.crash(bobs);
+    im.r.net.run_for(Duration::from_secs(5)); // the ring notices
+    let sent = im.at(1, "IM:send('alice', 'bob', 'are you there?')");
+    assert_eq!(sent.as_deref(), Ok("queued"), "no one took it");
+    let elsewhere = (2..20).find(|&i| i != bobs).unwrap();
+    assert_eq!(im.at(elsewhere, "IM:login('bob')").as_deref(), Ok("1"));
+    assert_eq!(
+        im.at(elsewhere, &read("bob")).as_deref(),
+        Ok("alice:are you there?")
+    );
+}
