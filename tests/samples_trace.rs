@@ -1,7 +1,8 @@
 //! peerlets/trace.lua on a 20-node simulated ring: the path a trace brings
 //! back is exactly the path the KBR layer routed it along (every node whose
 //! forward() upcall the KBR layer made, in order, at the same virtual time),
-//! from the sender to the key's root, each hop closer to the key.
+//! from the sender to the key's root, each hop closer to the key. Nodes
+//! that do not run trace pass it on and are missing from the path.
 
 mod common;
 
@@ -164,4 +165,72 @@ fn trace_show_prints_the_path_and_unknown_ids_say_so() {
         r.call_local(3, app, "show(2)").as_deref(),
         Ok("nil\tno trace 2")
     );
+}
+
+#[test]
+fn trace_paths_leave_out_nodes_that_do_not_run_it() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut r = SampleRing::wrapped(NODES, 53, |node, inner| {
+        Box::new(Recorder {
+            node,
+            inner,
+            log: log.clone(),
+        })
+    });
+    let app = r.install(&r.all(), "trace");
+    let handle = format!("peerlet.lookup(kbr.id().id, {:?})", app.to_string());
+    let keys: Vec<Id> = (0..10).map(|i| Id::key(format!("key {i}"))).collect();
+    let trace_all = |r: &mut SampleRing| {
+        for key in &keys {
+            let out = r.eval(0, &format!("{handle}:trace({:?})", key.to_string()));
+            assert!(out.is_ok(), "{out:?}");
+        }
+        r.net.run_for(Duration::from_secs(2));
+    };
+    // A first round shows which nodes lie between node 0 and the roots;
+    // up to four of them then stop running trace.
+    trace_all(&mut r);
+    let oracle = r.net.oracle();
+    let roots: Vec<usize> = keys
+        .iter()
+        .map(|k| r.index_of(&oracle.successor(k).id))
+        .collect();
+    let mut without: Vec<usize> = Vec::new();
+    for u in log.borrow().iter().filter(|u| u.app == app) {
+        let inner = u.node != 0 && !roots.contains(&u.node);
+        if inner && !without.contains(&u.node) && without.len() < 4 {
+            without.push(u.node);
+        }
+    }
+    assert!(!without.is_empty(), "some paths have inner nodes");
+    for &i in &without {
+        r.managers[i].0.borrow_mut().unload("trace").unwrap();
+    }
+    log.borrow_mut().clear();
+
+    trace_all(&mut r);
+    let mut skipped = 0;
+    for (n, key) in keys.iter().enumerate() {
+        let id = keys.len() + n + 1;
+        let show = format!(
+            "(function() local out = {{}} for i, hop in ipairs(({handle}:path({id}))) do \
+             out[i] = hop.node.id end return table.concat(out, ' ') end)()"
+        );
+        let path = r.eval(0, &show).unwrap();
+        let taken: Vec<usize> = log
+            .borrow()
+            .iter()
+            .filter(|u| u.app == app && u.key == *key)
+            .map(|u| u.node)
+            .collect();
+        skipped += taken.iter().filter(|i| without.contains(i)).count();
+        let want: Vec<String> = taken
+            .iter()
+            .filter(|i| !without.contains(i))
+            .map(|&i| r.net.me(i).id.to_string())
+            .collect();
+        assert_eq!(path, want.join(" "), "trace {id}");
+    }
+    assert!(skipped > 0, "some traces crossed nodes without trace");
+    assert_eq!(r.reports(), Vec::<String>::new());
 }
