@@ -79,14 +79,19 @@ impl Manager {
         true
     }
 
-    /// Called for every resumed activation: hands the outcome of the
-    /// waiting console line to its `done`.
+    /// Called for every resumed activation of peerlet `app`: hands the
+    /// outcome of the waiting console line to its `done`. Call ids are
+    /// numbered per sandbox, so the app must be the console's too: a
+    /// peerlet method the line waits on may resume under the same number.
     pub(super) fn console_resumed(
         &mut self,
+        app: AppId,
         call: CallId,
         outcome: &Result<UpcallOutcome, SandboxError>,
     ) {
-        if self.console_waiting.as_ref().is_none_or(|w| w.call != call) {
+        if self.console_waiting.as_ref().is_none_or(|w| w.call != call)
+            || self.by_name(CONSOLE).is_none_or(|p| p.app != app)
+        {
             return;
         }
         let waiting = self.console_waiting.take().expect("checked");

@@ -508,7 +508,7 @@ impl Manager {
             }
         };
         if let Some(call) = resumed {
-            self.console_resumed(call, &outcome);
+            self.console_resumed(app, call, &outcome);
         }
         let result = match outcome {
             Ok(UpcallOutcome::Done(values)) => {
