@@ -93,9 +93,10 @@ peerlet.type = nil
 ---peerlet's module and returns its results; the calling upcall waits while
 ---the node goes on. Errors (raised at the call): a timeout, no such peerlet
 ---at the root, no such method. Upcall names (deliver, forward, ...) cannot be
----called.
+---called. If `app` runs on this node and is signed, the call carries its code
+---locator, so the root deploys it on the first call.
 ---@param key string
----@param app? string  32 hex digits
+---@param app? string  32 hex digits, or the name of a peerlet installed on this node
 ---@return table handle
 function peerlet.lookup(key, app) end
 

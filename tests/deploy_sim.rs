@@ -328,3 +328,32 @@ fn code_installed_before_joining_reaches_the_store_and_outlives_its_origin() {
         assert!(o.counter(r, "counter", "n") >= 1, "delivered at node {r}");
     }
 }
+
+const KV: &str = "--@peerlet name=kv type=end-node version=1\n\
+    local P = {}\n\
+    local data = {}\n\
+    function P.put(k, v) data[k] = v return true end\n\
+    function P.get(k) return data[k] end\n\
+    return P\n";
+
+#[test]
+fn a_console_call_by_peerlet_name_deploys_the_peerlet_at_the_keys_root() {
+    let mut o = Overlay::new(12, 49, &ManagerConfig::default());
+    o.install(0, KV);
+    o.net.run_for(Duration::from_secs(1));
+    let key = Id::key("colour");
+    let root = o.index(&o.net.oracle().successor(&key).id);
+    assert_ne!(root, 0, "the seed puts the key's root elsewhere");
+    let put = o.eval(
+        0,
+        "peerlet.lookup(kbr.key('colour'), 'kv'):put('colour', 'blue')",
+    );
+    assert_eq!(put, Ok("true".to_string()));
+    let running: BTreeSet<usize> = o.running("kv").into_iter().collect();
+    assert_eq!(running, BTreeSet::from([0, root]), "deployed by the call");
+    let get = o.eval(0, "peerlet.lookup(kbr.key('colour'), 'kv'):get('colour')");
+    assert_eq!(get, Ok("blue".to_string()));
+    let unknown = o.eval(0, "peerlet.lookup(kbr.key('colour'), 'nope'):get('colour')");
+    let err = unknown.unwrap_err();
+    assert!(err.contains("no peerlet named `nope`"), "{err}");
+}

@@ -10,7 +10,7 @@ use mlua::{MultiValue, Value};
 use serde_bytes::ByteBuf;
 
 use super::code_store::{CodeMsg, CODE_APP};
-use super::host::{node_from_lua, node_to_lua, RESERVED_METHODS};
+use super::host::{node_from_lua, node_to_lua, CallTarget, RESERVED_METHODS};
 use super::manager::{Manager, OutCall, Served, Step};
 use super::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
 use crate::chord::Time;
@@ -51,17 +51,43 @@ impl Manager {
             return;
         };
         p.stats.calls_out += 1;
-        // A call of its own app carries the code locator, so the key's
-        // root can deploy the peerlet on the first call; a call of another
-        // app can only reach a root that has that app already.
-        let (app_type, code) = if req.app == app {
-            (p.app_type, p.code.clone())
-        } else {
-            (AppType::EndNode, None)
-        };
         let call = self.fresh_call_id();
+        let target = match &req.app {
+            CallTarget::App(a) => Ok(*a),
+            CallTarget::Name(name) => self
+                .by_name(name)
+                .map(|p| p.app)
+                .ok_or_else(|| format!("peerlet.lookup: no peerlet named `{name}` on this node")),
+        };
+        let target = match target {
+            Ok(t) => t,
+            Err(e) => {
+                // Answered at the next timeout, outside this activation.
+                let deadline = api.now();
+                let method = req.method;
+                let failed = Some(e);
+                let out = OutCall {
+                    app,
+                    activation,
+                    deadline,
+                    method,
+                    served,
+                    failed,
+                };
+                self.calls.insert(call, out);
+                return;
+            }
+        };
+        // A call of an app that runs here (the caller's own, or another
+        // signed one) carries its code locator, so the key's root can deploy
+        // the peerlet on the first call; a call of an app this node does not
+        // run can only reach a root that has it already.
+        let (app_type, code) = match self.peerlets.get(&target) {
+            Some(t) => (t.app_type, t.code.clone()),
+            None => (AppType::EndNode, None),
+        };
         let msg = AppMessage {
-            app: req.app,
+            app: target,
             app_type,
             code,
             data: ByteBuf::from(req.args),
@@ -81,6 +107,7 @@ impl Manager {
                 deadline,
                 method: req.method,
                 served,
+                failed: None,
             },
         );
     }
@@ -383,10 +410,12 @@ impl Manager {
         for id in expired {
             let out = self.calls.remove(&id).expect("listed");
             let secs = self.cfg.call_timeout.as_secs_f64();
-            let e = format!(
-                "peerlet.lookup: call of `{}` timed out after {secs} s",
-                out.method
-            );
+            let e = out.failed.unwrap_or_else(|| {
+                format!(
+                    "peerlet.lookup: call of `{}` timed out after {secs} s",
+                    out.method
+                )
+            });
             self.drive(
                 api,
                 out.app,

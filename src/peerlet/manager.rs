@@ -177,6 +177,8 @@ pub(super) struct OutCall {
     pub method: String,
     /// Set when the suspended activation itself serves a remote call.
     pub served: Option<Served>,
+    /// The call could not be sent: resumed with this error at `deadline`.
+    pub failed: Option<String>,
 }
 
 /// What starts or continues an activation.

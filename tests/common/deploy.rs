@@ -104,6 +104,26 @@ impl Overlay {
             .unwrap()
     }
 
+    /// Runs a console line on `node` and waits (up to 30 s) for its outcome.
+    pub fn eval(&mut self, node: usize, code: &str) -> Result<String, String> {
+        let slot = Rc::new(std::cell::RefCell::new(None));
+        let out = slot.clone();
+        let m = self.managers[node].clone();
+        self.net.with_node(node, |k, now| {
+            m.0.borrow_mut().console_eval(
+                &mut k.api(now),
+                code,
+                Box::new(move |r| *out.borrow_mut() = Some(r)),
+            )
+        });
+        let limit = std::time::Duration::from_secs(30);
+        let step = std::time::Duration::from_millis(50);
+        self.net
+            .run_while_not(limit, step, |_| slot.borrow().is_some());
+        let outcome = slot.borrow_mut().take();
+        outcome.unwrap_or_else(|| Err(format!("no outcome of `{code}` in 30 s")))
+    }
+
     /// Reports of `node`'s manager, joined.
     pub fn reports(&self, node: usize) -> String {
         let m = self.managers[node].0.borrow();

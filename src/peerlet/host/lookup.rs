@@ -27,11 +27,19 @@ pub const RESERVED_METHODS: [&str; 7] = [
 /// Longest method name.
 const METHOD_BYTES: usize = 64;
 
+/// Which peerlet a handle calls: an app id, or the name of a peerlet
+/// installed on this node (resolved by the manager when the call is sent).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallTarget {
+    App(AppId),
+    Name(String),
+}
+
 /// A remote call a suspended upcall is waiting on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallRequest {
     pub key: Id,
-    pub app: AppId,
+    pub app: CallTarget,
     pub method: String,
     /// The arguments, a CBOR array.
     pub args: Vec<u8>,
@@ -56,12 +64,21 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     let mut args = args.into_iter();
     let key = key_from_lua(&args.next().unwrap_or(Value::Nil), "peerlet.lookup")?;
     let app = match args.next().unwrap_or(Value::Nil) {
-        Value::Nil => host.app,
-        Value::String(s) => s.to_str()?.parse().map_err(|e| {
-            mlua::Error::runtime(format!(
-                "peerlet.lookup: app id must be 32 hex digits ({e})"
-            ))
-        })?,
+        Value::Nil => CallTarget::App(host.app),
+        Value::String(s) => {
+            let s = s.to_str()?;
+            match s.parse::<AppId>() {
+                Ok(app) => CallTarget::App(app),
+                Err(_) if !s.is_empty() && s.len() <= 64 && !s.contains(char::is_whitespace) => {
+                    CallTarget::Name(s.to_string())
+                }
+                Err(e) => {
+                    return Err(mlua::Error::runtime(format!(
+                        "peerlet.lookup: app must be 32 hex digits or a peerlet's name ({e})"
+                    )))
+                }
+            }
+        }
         other => {
             return Err(mlua::Error::runtime(format!(
                 "peerlet.lookup: app id must be a string, got {}",

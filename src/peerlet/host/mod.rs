@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use mlua::{Lua, Table, Value};
 
-pub use lookup::{CallRequest, RESERVED_METHODS};
+pub use lookup::{CallRequest, CallTarget, RESERVED_METHODS};
 pub use timer::{TimerEntry, TimerSet};
 
 use super::store::Store;
