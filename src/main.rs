@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a local overlay with the sample peerlets and a REPL on node 0.
+    Demo(cmd::demo::Args),
     /// Run a node of the overlay.
     Node(cmd::node::Args),
     /// Attach an interactive Lua console to a running node.
@@ -32,6 +34,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Node(args) => cmd::node::run(args),
         Command::Repl(args) => cmd::repl::run(args),
         Command::Testnet(args) => cmd::testnet::run(args),

@@ -261,7 +261,7 @@ pub fn load_peerlets(
 }
 
 /// Creates `dir` (and its parents) readable by its owner only.
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {

@@ -1,0 +1,223 @@
+//! `peerlet demo`: the first thing to run. A local overlay of N nodes on
+//! 127.0.0.1 with the sample peerlets signed and installed on the first
+//! node only (from there they deploy themselves where their messages go),
+//! and a REPL attached to that node on this terminal. Leaving the REPL
+//! (Ctrl-D) stops every node the demo started.
+//!
+//! Everything lives in the demo directory (default `$PEERLET_HOME/demo`,
+//! i.e. `~/.peerlet/demo`): the demo publisher key, made on the first run
+//! and never part of the repository (`demo.key`, `demo.pub`); the samples
+//! as signed copies (`peerlets/NAME.lua` and `.minisig`, signed again on
+//! every start so edited samples just work); one data directory per node
+//! (`nodes/I`, with its control socket, wiped on every start); and the
+//! nodes' log (`demo.log`), so log lines never interleave with the prompt.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::node::{Node, NodeConfig, NodeHandle};
+use crate::peerlet::signing;
+
+/// Start a local overlay with the sample peerlets and a REPL.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 10)]
+    pub nodes: usize,
+    /// The demo directory (key, signed samples, node data, log).
+    /// Default: $PEERLET_HOME/demo.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where the sample peerlets are: every NAME.lua there is signed and loaded.
+    #[arg(long, value_name = "DIR", default_value = "peerlets")]
+    pub samples: PathBuf,
+    /// Evaluate this console line on the first node and print the answer
+    /// instead of attaching a REPL (repeatable, in order; for scripts).
+    /// The exit status is non-zero if a line fails.
+    #[arg(short = 'e', value_name = "CODE")]
+    pub eval: Vec<String>,
+    #[command(flatten)]
+    pub tuning: super::node::Tuning,
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => signing::default_key_dir()?.join("demo"),
+    };
+    super::node::create_private_dir(&dir)
+        .map_err(|e| format!("demo directory {}: {e}", dir.display()))?;
+    super::init_logging_to_file(&dir.join("demo.log"))?;
+    let (pub_key, samples) = prepare_samples(&dir, &args.samples)?;
+    let nodes = start_nodes(&args, &dir, &pub_key)?;
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
+    super::node::load_peerlets(&handles[..1], &samples)?;
+    let mut servers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let path = dir
+            .join("nodes")
+            .join(i.to_string())
+            .join(crate::control::SOCKET_NAME);
+        servers.push(
+            crate::control::serve(&path, node.clone())
+                .map_err(|e| format!("control socket {}: {e}", path.display()))?,
+        );
+    }
+    let console = servers[0].path().to_path_buf();
+    let result = if args.eval.is_empty() {
+        println!("{}", banner(&nodes, &dir, &samples));
+        attach(&console)
+    } else {
+        args.eval
+            .iter()
+            .try_for_each(|code| crate::repl::eval_once(&console, code))
+    };
+    tracing::info!("demo over: every node leaves");
+    for node in &nodes {
+        node.leave();
+    }
+    drop(servers);
+    result
+}
+
+/// The demo key (made on the first run) and signed copies of the samples.
+fn prepare_samples(
+    dir: &Path,
+    samples: &Path,
+) -> Result<(PathBuf, Vec<PathBuf>), Box<dyn std::error::Error>> {
+    let (pub_key, sec_key) = (dir.join("demo.pub"), dir.join("demo.key"));
+    if !sec_key.exists() || !pub_key.exists() {
+        signing::keygen(&pub_key, &sec_key, true)?;
+        tracing::info!("made the demo publisher key {}", pub_key.display());
+    }
+    let signed_dir = dir.join("peerlets");
+    std::fs::create_dir_all(&signed_dir)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(samples)
+        .map_err(|e| {
+            format!(
+                "samples {}: {e} (run the demo from the repository)",
+                samples.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .collect();
+    files.sort();
+    let mut signed = Vec::new();
+    for file in files {
+        let copy = signed_dir.join(file.file_name().expect("a file"));
+        std::fs::copy(&file, &copy).map_err(|e| format!("{}: {e}", file.display()))?;
+        signing::sign_file(&copy, &sec_key)?;
+        signed.push(copy);
+    }
+    Ok((pub_key, signed))
+}
+
+fn start_nodes(
+    args: &Args,
+    dir: &Path,
+    pub_key: &Path,
+) -> Result<Vec<Arc<NodeHandle>>, Box<dyn std::error::Error>> {
+    let data = dir.join("nodes");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    }
+    let mut nodes: Vec<Arc<NodeHandle>> = Vec::new();
+    for i in 0..args.nodes {
+        let node_dir = data.join(i.to_string());
+        super::node::create_private_dir(&node_dir)?;
+        let mut cfg = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
+        cfg.join = nodes.first().map(|n| n.addr());
+        cfg.data_dir = Some(node_dir);
+        cfg.trust_files = vec![pub_key.to_path_buf()];
+        args.tuning.apply(&mut cfg);
+        let node = Node::spawn(cfg).map_err(|e| format!("node {i}: {e}"))?;
+        nodes.push(Arc::new(node));
+    }
+    for node in &nodes {
+        node.wait_joined(Duration::from_secs(60))?;
+    }
+    wait_for_ring(&nodes)?;
+    Ok(nodes)
+}
+
+/// Waits (60 s at most) until every node's successor and predecessor are
+/// its neighbours on the ring, so the first keys typed land at their roots.
+fn wait_for_ring(nodes: &[Arc<NodeHandle>]) -> Result<(), Box<dyn std::error::Error>> {
+    let mut ids: Vec<crate::id::Id> = nodes.iter().map(|n| n.id()).collect();
+    ids.sort();
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut settled = true;
+        for node in nodes {
+            let (succ, pred) = node.call(|kbr, _| {
+                let t = kbr.chord().table();
+                (
+                    t.successors().first().map(|s| s.id),
+                    t.predecessor().map(|p| p.id),
+                )
+            })?;
+            let at = ids.iter().position(|i| *i == node.id()).expect("listed");
+            let want_succ = ids[(at + 1) % ids.len()];
+            let want_pred = ids[(at + ids.len() - 1) % ids.len()];
+            let alone = ids.len() == 1;
+            settled &= alone || (succ == Some(want_succ) && pred == Some(want_pred));
+        }
+        if settled {
+            return Ok(());
+        }
+        if std::time::Instant::now() > end {
+            return Err("the demo ring did not settle within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The REPL on this terminal: Ctrl-C interrupts the running line.
+fn attach(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (stop_tx, stop) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
+    let s = socket.to_path_buf();
+    std::thread::spawn(move || {
+        while stop.recv().is_ok() {
+            crate::repl::interrupt(&s);
+        }
+    });
+    crate::repl::run(socket)
+}
+
+fn banner(nodes: &[Arc<NodeHandle>], dir: &Path, samples: &[PathBuf]) -> String {
+    let names: Vec<String> = samples
+        .iter()
+        .filter_map(|p| p.file_stem()?.to_str().map(str::to_string))
+        .collect();
+    let me = &nodes[0];
+    format!(
+        "peerlet demo: {n} nodes on 127.0.0.1; this console runs on node 0 ({addr}, id {id}).\n\
+         Signed with the demo key and installed here only, these peerlets deploy\n\
+         themselves on the nodes their messages reach: {names}.\n\
+         \n\
+         Try:\n\
+         \x20 .apps                                                    what runs here\n\
+         \x20 dht = peerlet.lookup(kbr.key(\"colour\"), \"dht\")\n\
+         \x20 dht:put(\"colour\", \"blue\")                                the root of the key deploys dht\n\
+         \x20 dht:get(\"colour\")\n\
+         \x20 t = peerlet.lookup(kbr.id().id, \"trace\")\n\
+         \x20 t:show(t:trace(kbr.key(\"somewhere\")))                    each hop on the way\n\
+         \x20 .ring   .peers   .stats   .help\n\
+         \n\
+         Other nodes' consoles: peerlet repl {dir}/nodes/N/control.sock\n\
+         Node log: {dir}/demo.log.  Ctrl-D stops all {n} nodes.",
+        n = nodes.len(),
+        addr = me.addr(),
+        id = me.id().short(8),
+        names = names.join(", "),
+        dir = dir.display(),
+    )
+}
