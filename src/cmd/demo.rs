@@ -209,8 +209,10 @@ fn banner(nodes: &[Arc<NodeHandle>], dir: &Path, samples: &[PathBuf]) -> String 
          \x20 dht:put(\"colour\", \"blue\")                                the root of the key deploys dht\n\
          \x20 dht:get(\"colour\")\n\
          \x20 t = peerlet.lookup(kbr.id().id, \"trace\")\n\
-         \x20 t:show(t:trace(kbr.key(\"somewhere\")))                    each hop on the way\n\
-         \x20 .ring   .peers   .stats   .help\n\
+         \x20 id = t:trace(kbr.key(\"somewhere\"))                      then, a moment later:\n\
+         \x20 t:show(id)                                               each hop on the way\n\
+         \x20 .trace colour                                            the route to a key, hop by hop\n\
+         \x20 .ring   .peers   .stats   .log   .help\n\
          \n\
          Other nodes' consoles: peerlet repl {dir}/nodes/N/control.sock\n\
          Node log: {dir}/demo.log.  Ctrl-D stops all {n} nodes.",
