@@ -53,8 +53,13 @@ pub enum Request {
     Unload {
         name: String,
     },
-    /// Transport counters and recent peerlet reports.
+    /// Transport counters, queue depths and recent peerlet reports.
     Stats,
+    /// Route a probe to `key` (40 hex digits, else a name hashed like
+    /// `kbr.key(name)`) and list every hop with its latency.
+    Trace {
+        key: String,
+    },
     /// Interrupt the console line waiting on a remote call (the REPL sends
     /// it on a second connection when Ctrl-C is pressed).
     Interrupt,

@@ -24,7 +24,8 @@ any peerlet: kbr, peerlet, timer, clock, log, store). Expressions print
 their values; a chunk continues over several lines until it is complete.
 Meta commands:
   .help               this text
-  .peers              successors, predecessor, fingers
+  .peers              successors, predecessor, fingers, with liveness
+                      (alive / suspected / unknown, from what the node saw)
   .ring               the ring as this node knows it
   .apps               installed peerlets and their counters
   .load FILE          install the peerlet in FILE as this node's own
@@ -32,12 +33,15 @@ Meta commands:
                       file it was loaded from); its save()/restore(state)
                       hand the state over
   .unload NAME        remove peerlet NAME
-  .stats              message counters, recent peerlet reports
+  .trace KEY          route a probe to KEY (40 hex digits, else a name
+                      hashed like kbr.key) and list each hop: number, id,
+                      address, ms until this node heard from it
+  .stats              messages and bytes, queue depths, peerlet reports
 Ctrl-C interrupts a line waiting on a remote call; Ctrl-D leaves.";
 
 /// The meta commands, for completion.
 pub const META_COMMANDS: &[&str] = &[
-    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats",
+    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats", ".trace",
 ];
 
 /// Turns one input (a meta command or Lua) into a request, or says what is
@@ -57,6 +61,10 @@ pub fn parse_input(line: &str) -> Result<Request, String> {
         [".apps"] => Ok(Request::Apps),
         [".ring"] => Ok(Request::Ring),
         [".stats"] => Ok(Request::Stats),
+        // The rest of the line: a name may have spaces.
+        [".trace", _, ..] => Ok(Request::Trace {
+            key: trimmed[".trace".len()..].trim().to_string(),
+        }),
         [".load", file] => Ok(Request::Load { path: abs(file) }),
         [".reload", name] => Ok(Request::Reload {
             name: name.to_string(),

@@ -10,42 +10,16 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::repl::{eval, start_attached, stdout, Attached};
 use common::NodeProcess;
 use peerlet::control::{Client, Request, Response};
 
-/// A node with a data directory, and its control socket.
-struct Attached {
-    node: NodeProcess,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
 fn start_node() -> Attached {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("node");
-    let node = NodeProcess::start(None, &["--data", data.to_str().unwrap()], Stdio::null());
-    // The socket listens before the `listening` line is printed.
-    let socket = data.join("control.sock");
-    assert!(socket.exists(), "no control socket at {}", socket.display());
-    Attached { node, dir, socket }
-}
-
-/// Runs `peerlet repl SOCKET -e CODE`.
-fn eval(socket: &Path, code: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_peerlet"))
-        .arg("repl")
-        .arg(socket)
-        .args(["-e", code])
-        .output()
-        .expect("run peerlet repl")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    start_attached(None)
 }
 
 #[test]

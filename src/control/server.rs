@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{read_frame, write_frame, Request, Response};
+use crate::id::Id;
 use crate::node::NodeHandle;
 
 /// How long a console line waiting on remote calls may take in all (each
@@ -119,7 +120,14 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     };
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
-        Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr.chord(), now)))),
+        Request::Trace { key } => {
+            // 40 hex digits are an id; anything else is a name, hashed
+            // like kbr.key(name).
+            let key = key.parse::<Id>().unwrap_or_else(|_| Id::key(&key));
+            let report = node.trace(key).map_err(|e| e.to_string())?;
+            Ok(Response::Ok(super::show::trace(&report)))
+        }
         Request::Completions => on_node(node.with_peerlets(|m, api| {
             let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
             words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
@@ -135,7 +143,8 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
             let stats = node.stats();
-            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, m))))
+            let queues = node.queue_depths().map_err(|e| e.to_string())?;
+            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, &queues, m))))
         }
         Request::Load { path } => {
             let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;

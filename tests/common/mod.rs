@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod repl;
 pub mod sim;
 pub mod values;
 
