@@ -8,8 +8,10 @@
 //! [`Request`] and reads one [`Response`], as often as it likes on one
 //! connection. A bad frame closes that connection only.
 //!
-//! Replies are text for people: the REPL prints them as they are.
+//! Replies are text for people: the REPL prints them as they are. One
+//! request turns its connection into a stream: [`Request::Log`].
 
+pub mod log_tap;
 mod server;
 mod show;
 
@@ -63,6 +65,12 @@ pub enum Request {
     /// Interrupt the console line waiting on a remote call (the REPL sends
     /// it on a second connection when Ctrl-C is pressed).
     Interrupt,
+    /// Stream the node's log at `level` (`error` … `trace`) on this
+    /// connection: one [`Response::Ok`], then [`Response::Log`] frames
+    /// until the client closes the connection (`.log off`).
+    Log {
+        level: String,
+    },
     /// Words for the REPL's Tab completion, one a line: the installed
     /// peerlets' names and the ids of the nodes this one knows.
     Completions,
@@ -73,6 +81,13 @@ pub enum Request {
 pub enum Response {
     Ok(String),
     Error(String),
+    /// Lines of the node's log, on a connection that asked for
+    /// [`Request::Log`]; `dropped`: lines lost since the last frame
+    /// because the client read too slowly.
+    Log {
+        lines: Vec<String>,
+        dropped: u64,
+    },
 }
 
 /// Why a frame could not be read or written.

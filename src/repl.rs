@@ -7,8 +7,10 @@
 //! kept next to the socket, in the node's owner-only data directory.
 
 mod helper;
+mod log;
 
 use std::io::IsTerminal;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use rustyline::error::ReadlineError;
@@ -37,11 +39,13 @@ Meta commands:
                       hashed like kbr.key) and list each hop: number, id,
                       address, ms until this node heard from it
   .stats              messages and bytes, queue depths, peerlet reports
+  .log [LEVEL]        stream the node's log here at LEVEL (error, warn,
+                      info (default), debug, trace); .log off stops
 Ctrl-C interrupts a line waiting on a remote call; Ctrl-D leaves.";
 
 /// The meta commands, for completion.
 pub const META_COMMANDS: &[&str] = &[
-    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats", ".trace",
+    ".help", ".peers", ".ring", ".apps", ".load", ".reload", ".unload", ".stats", ".trace", ".log",
 ];
 
 /// Turns one input (a meta command or Lua) into a request, or says what is
@@ -61,6 +65,12 @@ pub fn parse_input(line: &str) -> Result<Request, String> {
         [".apps"] => Ok(Request::Apps),
         [".ring"] => Ok(Request::Ring),
         [".stats"] => Ok(Request::Stats),
+        [".log"] => Ok(Request::Log {
+            level: log::DEFAULT_LEVEL.into(),
+        }),
+        [".log", level] => Ok(Request::Log {
+            level: level.to_string(),
+        }),
         // The rest of the line: a name may have spaces.
         [".trace", _, ..] => Ok(Request::Trace {
             key: trimmed[".trace".len()..].trim().to_string(),
@@ -86,8 +96,23 @@ pub fn parse_input(line: &str) -> Result<Request, String> {
 /// `-e CODE`: one request, its answer on stdout (or the error on stderr and
 /// `Err`, for a non-zero exit status).
 pub fn eval_once(socket: &Path, code: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let mut client = connect(socket)?;
     let req = parse_input(code)?;
+    if let Request::Log { level } = &req {
+        // Like `tail -f`: lines until the node stops or we are killed.
+        if level == "off" {
+            return Err("`.log off` stops the stream of an interactive console".into());
+        }
+        let (stream, note) = log::open(socket, level)?;
+        eprintln!("{note}");
+        log::follow(stream, |line| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        });
+        return Ok(());
+    }
+    let mut client = connect(socket)?;
     match client.request(&req)? {
         Response::Ok(text) => {
             if !text.is_empty() {
@@ -96,6 +121,7 @@ pub fn eval_once(socket: &Path, code: &str) -> Result<(), Box<dyn std::error::Er
             Ok(())
         }
         Response::Error(e) => Err(e.into()),
+        Response::Log { .. } => Err("unexpected log lines".into()),
     }
 }
 
@@ -121,6 +147,8 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let history = socket.with_file_name("repl_history");
     let _ = editor.load_history(&history);
     println!("attached to {} (.help for commands)", socket.display());
+    // The connection of the log stream `.log` started, if any.
+    let mut following: Option<UnixStream> = None;
     loop {
         if let (Ok(Response::Ok(words)), Some(h)) =
             (client.request(&Request::Completions), editor.helper_mut())
@@ -144,6 +172,7 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let answer = match parse_input(&line) {
+            Ok(Request::Log { level }) => follow_log(socket, &level, &mut editor, &mut following),
             Ok(req) => client.request(&req).map_err(|e| e.to_string())?,
             Err(e) => Response::Error(e),
         };
@@ -152,12 +181,56 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
             Response::Ok(text) => println!("{text}"),
             Response::Error(e) if colour => println!("\x1b[31m{e}\x1b[0m"),
             Response::Error(e) => println!("{e}"),
+            Response::Log { .. } => {}
         }
+    }
+    if let Some(stream) = following {
+        log::stop(&stream);
     }
     if let Err(e) = editor.save_history(&history) {
         eprintln!("peerlet: cannot save history to {}: {e}", history.display());
     }
     Ok(())
+}
+
+/// `.log LEVEL` / `.log off`: replaces the running log stream, if any, by
+/// one at LEVEL, whose lines a thread prints above the prompt.
+fn follow_log(
+    socket: &Path,
+    level: &str,
+    editor: &mut Editor<helper::ReplHelper, FileHistory>,
+    following: &mut Option<UnixStream>,
+) -> Response {
+    let was_on = following.take().inspect(log::stop).is_some();
+    if level == "off" {
+        return Response::Ok(
+            if was_on {
+                "log stream stopped"
+            } else {
+                "no log stream to stop"
+            }
+            .into(),
+        );
+    }
+    let (stream, note) = match log::open(socket, level) {
+        Ok(opened) => opened,
+        Err(e) => return Response::Error(e),
+    };
+    let Ok(ours) = stream.try_clone() else {
+        return Response::Error("cannot share the log connection".into());
+    };
+    // Above the prompt when the editor can, else plainly.
+    let mut printer = editor.create_external_printer().ok();
+    std::thread::spawn(move || {
+        log::follow(stream, |line| match printer.as_mut() {
+            Some(p) => {
+                let _ = rustyline::ExternalPrinter::print(p, line);
+            }
+            None => println!("{line}"),
+        })
+    });
+    *following = Some(ours);
+    Response::Ok(note)
 }
 
 #[cfg(test)]

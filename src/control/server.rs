@@ -102,12 +102,65 @@ fn serve_connection(mut stream: UnixStream, served: &Served) {
                 return;
             }
         };
+        if let Request::Log { level } = req {
+            return stream_log(stream, &level);
+        }
         let resp = answer(served, req).unwrap_or_else(Response::Error);
         if let Err(e) = write_frame(&mut stream, &resp) {
             tracing::warn!("control socket: cannot reply: {e}");
             return;
         }
     }
+}
+
+/// How long the log stream waits for lines before it checks whether the
+/// client left.
+const LOG_POLL: Duration = Duration::from_millis(300);
+
+/// Lines sent in one frame at most.
+const LOG_BATCH: usize = 256;
+
+/// Streams the log at `level` until the client closes the connection
+/// (or sends anything: the stream takes no more requests).
+fn stream_log(mut stream: UnixStream, level: &str) {
+    let tapped = super::log_tap::parse_level(level).and_then(super::log_tap::subscribe);
+    let tap = match tapped {
+        Ok(tap) => tap,
+        Err(e) => {
+            let _ = write_frame(&mut stream, &Response::Error(e));
+            return;
+        }
+    };
+    let hello = Response::Ok(format!(
+        "streaming the node's log at {level} (.log off stops)"
+    ));
+    if write_frame(&mut stream, &hello).is_err() {
+        return;
+    }
+    loop {
+        let (lines, dropped) = tap.next_batch(LOG_POLL, LOG_BATCH);
+        if client_left(&stream) {
+            return;
+        }
+        if lines.is_empty() && dropped == 0 {
+            continue;
+        }
+        if write_frame(&mut stream, &Response::Log { lines, dropped }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether the client closed its end (or wrote to a stream that reads
+/// nothing), without blocking.
+fn client_left(mut stream: &UnixStream) -> bool {
+    use std::io::Read;
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let left = !matches!(stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    left || stream.set_nonblocking(false).is_err()
 }
 
 /// Runs one request on the node.
@@ -120,6 +173,7 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     };
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
+        Request::Log { .. } => Err("a log stream takes a connection of its own".into()),
         Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr.chord(), now)))),
         Request::Trace { key } => {
             // 40 hex digits are an id; anything else is a name, hashed
