@@ -72,7 +72,7 @@ pub enum Request {
         level: String,
     },
     /// Words for the REPL's Tab completion, one a line: the installed
-    /// peerlets' names and the ids of the nodes this one knows.
+    /// peerlets' names, this node's id and the ids of the nodes it knows.
     Completions,
 }
 

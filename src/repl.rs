@@ -8,6 +8,7 @@
 
 mod helper;
 mod log;
+mod short_ids;
 
 use std::io::IsTerminal;
 use std::os::unix::net::UnixStream;
@@ -149,11 +150,15 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
     println!("attached to {} (.help for commands)", socket.display());
     // The connection of the log stream `.log` started, if any.
     let mut following: Option<UnixStream> = None;
+    // The node's words: peerlet names and the ids it knows (for Tab, and
+    // to keep shortened ids apart).
+    let mut words: Vec<String> = Vec::new();
     loop {
-        if let (Ok(Response::Ok(words)), Some(h)) =
-            (client.request(&Request::Completions), editor.helper_mut())
-        {
-            h.set_node_words(words.lines().map(str::to_string).collect());
+        if let Ok(Response::Ok(text)) = client.request(&Request::Completions) {
+            words = text.lines().map(str::to_string).collect();
+            if let Some(h) = editor.helper_mut() {
+                h.set_node_words(words.clone());
+            }
         }
         let line = match editor.readline("peerlet> ") {
             Ok(line) => line,
@@ -173,6 +178,10 @@ pub fn run(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
         }
         let answer = match parse_input(&line) {
             Ok(Request::Log { level }) => follow_log(socket, &level, &mut editor, &mut following),
+            Ok(req @ Request::Eval { .. }) => match client.request(&req) {
+                Ok(Response::Ok(text)) => Response::Ok(short_ids::shorten(&text, &words)),
+                other => other.map_err(|e| e.to_string())?,
+            },
             Ok(req) => client.request(&req).map_err(|e| e.to_string())?,
             Err(e) => Response::Error(e),
         };
@@ -223,8 +232,10 @@ fn follow_log(
     let mut printer = editor.create_external_printer().ok();
     std::thread::spawn(move || {
         log::follow(stream, |line| match printer.as_mut() {
+            // Between two prompts the printer writes as it is given: the
+            // newline keeps the next prompt from overwriting the line.
             Some(p) => {
-                let _ = rustyline::ExternalPrinter::print(p, line);
+                let _ = rustyline::ExternalPrinter::print(p, format!("{line}\n"));
             }
             None => println!("{line}"),
         })

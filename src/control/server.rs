@@ -184,6 +184,7 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
         }
         Request::Completions => on_node(node.with_peerlets(|m, api| {
             let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
+            words.push(api.id().id.to_string());
             words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
             Ok(words.join("\n"))
         })),
