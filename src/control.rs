@@ -11,6 +11,7 @@
 //! Replies are text for people: the REPL prints them as they are. One
 //! request turns its connection into a stream: [`Request::Log`].
 
+mod load;
 pub mod log_tap;
 mod server;
 mod show;
@@ -41,8 +42,9 @@ pub enum Request {
     Ring,
     /// Installed peerlets and their counters.
     Apps,
-    /// Install the peerlet in the file at `path` (read by the node) as the
-    /// node's own.
+    /// Install the peerlet in the file at `path` (read by the node):
+    /// signed if `path.minisig` exists or the node has a trusted key of its
+    /// own, else as the node's own (see `control/load.rs`).
     Load {
         path: PathBuf,
     },

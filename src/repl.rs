@@ -31,7 +31,9 @@ Meta commands:
                       (alive / suspected / unknown, from what the node saw)
   .ring               the ring as this node knows it
   .apps               installed peerlets and their counters
-  .load FILE          install the peerlet in FILE as this node's own
+  .load FILE          install the peerlet in FILE: signed if FILE.minisig
+                      exists, or signed with DATA/peerlet.key if the node
+                      trusts that key, else unsigned as this node's own
   .reload NAME [FILE] swap the code of peerlet NAME for FILE (default: the
                       file it was loaded from); its save()/restore(state)
                       hand the state over

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::repl::{eval, start_attached, stdout, Attached};
@@ -347,5 +347,70 @@ fn log_streams_the_nodes_log_at_the_chosen_level() {
     // Followers that left free their place: the node still answers.
     drop(debug);
     drop(info);
+    assert_eq!(stdout(&eval(&a.socket, "1+1")), "2");
+}
+
+/// A command that runs a program as the unprivileged user `nobody`
+/// (65534), if this system has one of the usual tools.
+fn as_nobody() -> Option<std::process::Command> {
+    let works = |tool: &str, args: &[&str]| {
+        std::process::Command::new(tool)
+            .args(args)
+            .arg("true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let setpriv = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let runuser = ["-u", "nobody", "--"];
+    for (tool, args) in [("setpriv", &setpriv[..]), ("runuser", &runuser[..])] {
+        if works(tool, args) {
+            let mut cmd = std::process::Command::new(tool);
+            cmd.args(args);
+            return Some(cmd);
+        }
+    }
+    None
+}
+
+#[test]
+fn control_socket_refuses_other_users() {
+    let Some(mut nobody) = as_nobody() else {
+        eprintln!("neither setpriv nor runuser can switch to uid 65534: skipping");
+        return;
+    };
+    let a = start_node();
+    let attach = |cmd: &mut std::process::Command| {
+        cmd.arg(env!("CARGO_BIN_EXE_peerlet"))
+            .arg("repl")
+            .arg(&a.socket)
+            .args(["-e", "1+1"])
+            .output()
+            .expect("run peerlet repl as nobody")
+    };
+    let refused = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "another user got in: {out:?}");
+        assert!(err.contains("cannot attach"), "{err}");
+        assert!(err.contains("Permission denied"), "{err}");
+    };
+    // Let the other user reach the data directory's parent: the 0700 data
+    // directory alone keeps it out.
+    let public = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(a.dir.path(), public.clone()).unwrap();
+    refused(&attach(&mut nobody));
+    // Even with the data directory opened up, the 0600 socket refuses.
+    let data = a.socket.parent().unwrap();
+    std::fs::set_permissions(data, public).unwrap();
+    refused(&attach(&mut as_nobody().unwrap()));
+    // The check itself works: with the socket opened too, the other user
+    // gets in, so the refusals above came from the modes.
+    std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let opened = attach(&mut as_nobody().unwrap());
+    assert_eq!(stdout(&opened), "2", "{opened:?}");
+    std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The owner still gets in.
     assert_eq!(stdout(&eval(&a.socket, "1+1")), "2");
 }

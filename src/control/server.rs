@@ -24,6 +24,8 @@ const EVAL_LIMIT: Duration = Duration::from_secs(60);
 /// was last loaded from here (so `.reload NAME` can read it again).
 struct Served {
     node: Arc<NodeHandle>,
+    /// The socket's path: its directory is the node's data directory.
+    socket: PathBuf,
     files: Mutex<HashMap<String, PathBuf>>,
 }
 
@@ -63,6 +65,7 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
     let open = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(Served {
         node,
+        socket: path.to_path_buf(),
         files: Mutex::new(HashMap::new()),
     });
     std::thread::Builder::new()
@@ -202,23 +205,16 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
             on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, &queues, m))))
         }
         Request::Load { path } => {
-            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let chunk = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("peerlet.lua")
-                .to_string();
-            let installed = node.with_peerlets(move |m, api| {
-                let app = m
-                    .install_local(api, &chunk, &source)
-                    .map_err(|e| e.to_string())?;
-                let name = m.peerlets().find(|p| p.app == app).map(|p| p.name.clone());
-                Ok((name.unwrap_or_default(), chunk, app))
-            });
-            match installed.map_err(|e| e.to_string())? {
-                Ok((name, chunk, app)) => {
-                    let text = format!("installed {chunk} as `{name}`, app {app}");
-                    served.files.lock().expect("files lock").insert(name, path);
+            let data_dir = served.socket.parent();
+            match super::load::load(node, data_dir, &path) {
+                Ok(loaded) => {
+                    let chunk = path.file_name().unwrap_or_default().to_string_lossy();
+                    let text = format!(
+                        "installed {chunk} as `{}` ({}), app {}",
+                        loaded.name, loaded.how, loaded.app
+                    );
+                    let mut files = served.files.lock().expect("files lock");
+                    files.insert(loaded.name, path);
                     Ok(Response::Ok(text))
                 }
                 Err(e) => Ok(Response::Error(e)),

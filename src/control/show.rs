@@ -87,12 +87,12 @@ pub fn ring(table: &RoutingTable) -> String {
 /// One line per installed peerlet, with its counters.
 pub fn apps(m: &Manager) -> String {
     let mut out = String::from(
-        "name         app                              type      ver  memory     instructions  in    out   aborts refused",
+        "name         app                              type      ver  memory     instructions  in    out   aborts refused publisher",
     );
     for p in m.peerlets() {
         let _ = write!(
             out,
-            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {}{}",
+            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {:<7} {}{}",
             p.name,
             p.app,
             p.app_type,
@@ -103,6 +103,7 @@ pub fn apps(m: &Manager) -> String {
             p.stats.messages_out,
             p.aborts(),
             p.refused(),
+            p.publisher.as_deref().unwrap_or("local (unsigned)"),
             if p.is_stopped() { " (stopped)" } else { "" }
         );
     }
