@@ -9,6 +9,10 @@
 //! until the source heard from that hop (the way there plus the way back,
 //! which may include opening a connection): no clocks need agree.
 //!
+//! Reports come back on different paths, so the root's may overtake an
+//! earlier hop's: the trace waits for every hop up to the root (at most as
+//! long again as the root took).
+//!
 //! It is bounded: a probe id the source chose (reports for unknown probes
 //! are ignored), the message's TTL (and at most [`MAX_HOPS`] reports), a
 //! deadline after which the trace ends with what it has, and at most
@@ -70,7 +74,8 @@ pub struct TraceHop {
 pub struct TraceReport {
     pub key: Id,
     pub hops: Vec<TraceHop>,
-    /// `None` when the root reported; else why the trace ended without it.
+    /// `None` when the root and every hop before it reported; else why
+    /// the trace ended without them.
     pub incomplete: Option<String>,
 }
 
@@ -130,6 +135,10 @@ impl Tracer {
         );
     }
 
+    /// Records a report. Reports travel back on different paths, so the
+    /// root's may overtake an earlier hop's: the trace ends once every hop
+    /// up to the root has reported, or after waiting as long again as the
+    /// root took (within the deadline).
     fn passed(&self, now: Time, probe: u64, hop: u32, node: NodeRef, root: bool) {
         let mut state = self.0.borrow_mut();
         let Some(p) = state.probes.get_mut(&probe) else {
@@ -144,10 +153,25 @@ impl Tracer {
             });
         }
         if root {
+            p.deadline = p.deadline.min(now + now.since(p.started));
+        }
+        if p.missing().is_some_and(|m| m.is_empty()) {
             let p = state.probes.remove(&probe).expect("just seen");
             drop(state);
             finish(p, None);
         }
+    }
+}
+
+impl Probe {
+    /// Once the root reported: the hops before it that did not.
+    fn missing(&self) -> Option<Vec<u32>> {
+        let root = self.hops.iter().find(|h| h.root)?;
+        Some(
+            (0..root.hop)
+                .filter(|i| !self.hops.iter().any(|h| h.hop == *i))
+                .collect(),
+        )
     }
 }
 
