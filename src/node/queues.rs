@@ -1,5 +1,8 @@
 //! How full a running node's queues are, for the REPL's `.stats`: where
-//! messages wait when the node or a peer falls behind.
+//! messages wait when the node or a peer falls behind. (Peerlets' own
+//! outgoing messages are handed to the KBR layer at the end of every
+//! upcall, so none wait between requests; queues of messages waiting for
+//! fetched code belong here once code is fetched.)
 
 use std::net::SocketAddr;
 
