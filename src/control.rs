@@ -8,8 +8,11 @@
 //! [`Request`] and reads one [`Response`], as often as it likes on one
 //! connection. A bad frame closes that connection only.
 //!
-//! Replies are text for people: the REPL prints them as they are.
+//! Replies are text for people: the REPL prints them as they are. One
+//! request turns its connection into a stream: [`Request::Log`].
 
+mod load;
+pub mod log_tap;
 mod server;
 mod show;
 
@@ -39,8 +42,9 @@ pub enum Request {
     Ring,
     /// Installed peerlets and their counters.
     Apps,
-    /// Install the peerlet in the file at `path` (read by the node) as the
-    /// node's own.
+    /// Install the peerlet in the file at `path` (read by the node):
+    /// signed if `path.minisig` exists or the node has a trusted key of its
+    /// own, else as the node's own (see `control/load.rs`).
     Load {
         path: PathBuf,
     },
@@ -53,13 +57,24 @@ pub enum Request {
     Unload {
         name: String,
     },
-    /// Transport counters and recent peerlet reports.
+    /// Transport counters, queue depths and recent peerlet reports.
     Stats,
+    /// Route a probe to `key` (40 hex digits, else a name hashed like
+    /// `kbr.key(name)`) and list every hop with its latency.
+    Trace {
+        key: String,
+    },
     /// Interrupt the console line waiting on a remote call (the REPL sends
     /// it on a second connection when Ctrl-C is pressed).
     Interrupt,
+    /// Stream the node's log at `level` (`error` … `trace`) on this
+    /// connection: one [`Response::Ok`], then [`Response::Log`] frames
+    /// until the client closes the connection (`.log off`).
+    Log {
+        level: String,
+    },
     /// Words for the REPL's Tab completion, one a line: the installed
-    /// peerlets' names and the ids of the nodes this one knows.
+    /// peerlets' names, this node's id and the ids of the nodes it knows.
     Completions,
 }
 
@@ -68,6 +83,13 @@ pub enum Request {
 pub enum Response {
     Ok(String),
     Error(String),
+    /// Lines of the node's log, on a connection that asked for
+    /// [`Request::Log`]; `dropped`: lines lost since the last frame
+    /// because the client read too slowly.
+    Log {
+        lines: Vec<String>,
+        dropped: u64,
+    },
 }
 
 /// Why a frame could not be read or written.

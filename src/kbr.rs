@@ -11,6 +11,8 @@
 //! inside an upcall are queued and run after it returns, so an upcall never
 //! re-enters another.
 
+pub mod trace;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 

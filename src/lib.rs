@@ -9,12 +9,12 @@
 //! | [`id`] | 160-bit ring ids and keys, 128-bit app ids, ring arithmetic |
 //! | [`wire`] | every message nodes exchange, and its framing (length + CBOR) |
 //! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
-//! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ... |
+//! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ...; `kbr::trace`, the built-in route tracer behind `.trace` |
 //! | [`net`] | the TCP transport: framed connections, per-peer bounded writer queues |
 //! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle` |
 //! | [`peerlet`] | the peerlet manager, the Lua sandbox and host API, signed packages (minisign), the trust policy, the per-peerlet store |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
-//! | [`control`] | the control socket: a local Unix socket taking framed CBOR requests (eval Lua in the console, peers, apps, load, ...) from `peerlet repl` |
+//! | [`control`] | the control socket: a local Unix socket taking framed CBOR requests (eval Lua in the console, peers, apps, load, trace, ...) from `peerlet repl`; `control::log_tap`, the tracing layer that streams the log to consoles |
 //! | [`repl`] | `peerlet repl`: the line editor, meta commands and completion in front of a control socket |
 //! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
 //!

@@ -14,6 +14,7 @@
 //! whose requests travel over a channel to the core task.
 
 mod handle;
+mod queues;
 
 use std::collections::HashMap;
 use std::io;
@@ -29,9 +30,11 @@ use smol::channel::{self, Receiver};
 use smol::{LocalExecutor, Timer};
 
 pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
+pub use queues::QueueDepths;
 
 use crate::chord::{Chord, Config, Found, RouteError, Time};
 use crate::id::Id;
+use crate::kbr::trace::{TraceDone, Tracer, TRACE_APP};
 use crate::kbr::{Api, Kbr, KbrEvent};
 use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
 use crate::peerlet::trust::TrustPolicy;
@@ -94,6 +97,10 @@ pub(crate) enum Control {
         key: Id,
         reply: SyncSender<Result<Found, RouteError>>,
     },
+    /// Trace the route to `key` (see [`crate::kbr::trace`]).
+    Trace { key: Id, done: TraceDone },
+    /// How full the node's queues are.
+    Queues(SyncSender<QueueDepths>),
     /// Leave gracefully, then stop.
     Leave,
     /// Stop at once, telling nobody.
@@ -118,6 +125,7 @@ impl Shared {
 pub struct Node {
     kbr: Kbr,
     peerlets: ManagerApp,
+    tracer: Tracer,
     transport: Transport,
     epoch: Instant,
     lookups: HashMap<u64, SyncSender<Result<Found, RouteError>>>,
@@ -244,6 +252,15 @@ impl Node {
                     self.lookups.insert(req, reply);
                     self.kbr.handle_api_calls(now);
                 }
+                Wake::Control(Some(Control::Trace { key, done })) => {
+                    let timeout = self.kbr.chord().config().lookup_timeout;
+                    self.tracer
+                        .start(&mut self.kbr.api(now), key, timeout, done);
+                    self.kbr.handle_api_calls(now);
+                }
+                Wake::Control(Some(Control::Queues(reply))) => {
+                    let _ = reply.try_send(self.queue_depths(&control, &net));
+                }
                 Wake::Control(Some(Control::Leave)) => return self.leave().await,
                 Wake::Control(Some(Control::Kill) | None) => return,
                 Wake::Net(NetInput::Message { from, msg }) => {
@@ -358,9 +375,12 @@ fn run_thread(
         }
         let mut kbr = Kbr::new(Chord::new(me, config.chord.clone()));
         kbr.set_default_app(Box::new(peerlets.clone()));
+        let tracer = Tracer::new();
+        kbr.register(TRACE_APP, Box::new(tracer.clone()));
         let node = Node {
             kbr,
             peerlets,
+            tracer,
             transport: Transport::new(me, tcp, weak, inputs, counters),
             epoch: Instant::now(),
             lookups: HashMap::new(),

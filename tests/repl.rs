@@ -1,7 +1,7 @@
 //! The REPL against a real `peerlet node` process: `peerlet repl -e` in
-//! scripts, the control socket's permissions and its refusal of bad frames,
-//! `.load` then `.apps`, and a runaway console line aborted while the
-//! console stays usable.
+//! scripts, the control socket's permissions (other users refused) and its
+//! refusal of bad frames, `.load` then `.apps`, and a runaway console line
+//! aborted while the console stays usable.
 
 #![forbid(unsafe_code)]
 
@@ -10,42 +10,16 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::repl::{eval, start_attached, stdout, Attached};
 use common::NodeProcess;
 use peerlet::control::{Client, Request, Response};
 
-/// A node with a data directory, and its control socket.
-struct Attached {
-    node: NodeProcess,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
 fn start_node() -> Attached {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("node");
-    let node = NodeProcess::start(None, &["--data", data.to_str().unwrap()], Stdio::null());
-    // The socket listens before the `listening` line is printed.
-    let socket = data.join("control.sock");
-    assert!(socket.exists(), "no control socket at {}", socket.display());
-    Attached { node, dir, socket }
-}
-
-/// Runs `peerlet repl SOCKET -e CODE`.
-fn eval(socket: &Path, code: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_peerlet"))
-        .arg("repl")
-        .arg(socket)
-        .args(["-e", code])
-        .output()
-        .expect("run peerlet repl")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    start_attached(None)
 }
 
 #[test]
@@ -276,4 +250,69 @@ fn interrupt_ends_a_line_waiting_on_a_frozen_node() {
     assert!(took < Duration::from_secs(15), "{took:?}");
     assert_eq!(stdout(&eval(&socket, "1+1")), "2");
     drop(a);
+}
+
+/// A command that runs a program as the unprivileged user `nobody`
+/// (65534), if this system has one of the usual tools.
+fn as_nobody() -> Option<std::process::Command> {
+    let works = |tool: &str, args: &[&str]| {
+        std::process::Command::new(tool)
+            .args(args)
+            .arg("true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let setpriv = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let runuser = ["-u", "nobody", "--"];
+    for (tool, args) in [("setpriv", &setpriv[..]), ("runuser", &runuser[..])] {
+        if works(tool, args) {
+            let mut cmd = std::process::Command::new(tool);
+            cmd.args(args);
+            return Some(cmd);
+        }
+    }
+    None
+}
+
+#[test]
+fn control_socket_refuses_other_users() {
+    let Some(mut nobody) = as_nobody() else {
+        eprintln!("neither setpriv nor runuser can switch to uid 65534: skipping");
+        return;
+    };
+    let a = start_node();
+    let attach = |cmd: &mut std::process::Command| {
+        cmd.arg(env!("CARGO_BIN_EXE_peerlet"))
+            .arg("repl")
+            .arg(&a.socket)
+            .args(["-e", "1+1"])
+            .output()
+            .expect("run peerlet repl as nobody")
+    };
+    let refused = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "another user got in: {out:?}");
+        assert!(err.contains("cannot attach"), "{err}");
+        assert!(err.contains("Permission denied"), "{err}");
+    };
+    // Let the other user reach the data directory's parent: the 0700 data
+    // directory alone keeps it out.
+    let public = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(a.dir.path(), public.clone()).unwrap();
+    refused(&attach(&mut nobody));
+    // Even with the data directory opened up, the 0600 socket refuses.
+    let data = a.socket.parent().unwrap();
+    std::fs::set_permissions(data, public).unwrap();
+    refused(&attach(&mut as_nobody().unwrap()));
+    // The check itself works: with the socket opened too, the other user
+    // gets in, so the refusals above came from the modes.
+    std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let opened = attach(&mut as_nobody().unwrap());
+    assert_eq!(stdout(&opened), "2", "{opened:?}");
+    std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The owner still gets in.
+    assert_eq!(stdout(&eval(&a.socket, "1+1")), "2");
 }

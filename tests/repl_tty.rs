@@ -1,6 +1,6 @@
 //! `peerlet node --repl` in a real pseudo-terminal (tmux): a multi-line
 //! function, Tab completion of `kbr.` and of peerlet names, `.peers`,
-//! `.load`, `.unload`, a runaway line
+//! shortened ids, `.log` above the prompt, `.load`, `.unload`, a runaway line
 //! aborted with the console still usable, and Ctrl-D leaving. Skipped (with
 //! a note) where tmux is not installed.
 
@@ -114,6 +114,26 @@ fn console_in_a_terminal_edits_completes_loads_and_leaves() {
     t.wait_for("empty neighbour set", |l| l == "{}");
     t.line(".peers");
     t.wait_for(".peers", |l| l.starts_with("predecessor"));
+    // Ids inside tables are shortened (and marked so); whole on request.
+    t.line("kbr.id()");
+    t.wait_for("a short id", |l| {
+        l.trim_start().starts_with("id = ")
+            && l.split("id = ").nth(1).is_some_and(|id| {
+                let hex: String = id.chars().take_while(char::is_ascii_hexdigit).collect();
+                hex.len() >= 8 && hex.len() < 40 && id[hex.len()..].starts_with('…')
+            })
+    });
+    t.line("#kbr.id().id");
+    t.wait_for("a whole id", |l| l == "40");
+    // The log streams above the prompt until .log off.
+    t.line(".log debug");
+    t.wait_for(".log", |l| {
+        l.starts_with("streaming the node's log at debug")
+    });
+    t.line("log.debug('tty-marker')");
+    t.wait_for("a log line", |l| l.contains("DEBUG peerlet: tty-marker"));
+    t.line(".log off");
+    t.wait_for(".log off", |l| l == "log stream stopped");
     t.line(&format!(".load {}", peerlet_file.display()));
     t.wait_for(".load", |l| l.starts_with("installed echo.lua"));
     // Peerlet names complete too (the node tells them after each line).

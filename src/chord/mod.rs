@@ -16,6 +16,7 @@
 //! message takes the next best route (another finger, then the successors).
 
 mod config;
+mod inspect;
 mod maintenance;
 mod routing;
 mod table;
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 pub use config::Config;
+pub use inspect::{Liveness, Pending};
 pub use table::{NextHop, RoutingTable};
 pub use time::Time;
 use timers::{Timer, TimerTable};
@@ -144,6 +146,9 @@ pub struct Chord {
     next_req: u64,
     next_finger: usize,
     dead: BTreeMap<SocketAddr, Time>,
+    /// When each peer in the routing table last sent us anything (see
+    /// [`Chord::liveness`]).
+    heard: BTreeMap<SocketAddr, Time>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     reported_pred: Option<NodeRef>,
@@ -163,6 +168,7 @@ impl Chord {
             next_req: me.id.high_u64() | 1,
             next_finger: 0,
             dead: BTreeMap::new(),
+            heard: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             reported_pred: None,
@@ -267,6 +273,7 @@ impl Chord {
         if self.phase == Phase::Left {
             return;
         }
+        self.heard_from(now, from.addr);
         match msg {
             Message::Hello { .. } => {}
             Message::Route { hop, to_root, msg } => {

@@ -10,15 +10,22 @@ pub mod sim;
 pub mod testnet;
 pub mod verify;
 
-/// Logs to stderr with tracing; `RUST_LOG` filters (default `info`).
+/// Logs to stderr with tracing; `RUST_LOG` filters (default `info`). The
+/// control socket's log tap rides along, with its own level (`.log LEVEL`,
+/// see [`crate::control::log_tap`]).
 pub fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(crate::control::log_tap::layer())
         .try_init();
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{read_frame, write_frame, Request, Response};
+use crate::id::Id;
 use crate::node::NodeHandle;
 
 /// How long a console line waiting on remote calls may take in all (each
@@ -23,6 +24,8 @@ const EVAL_LIMIT: Duration = Duration::from_secs(60);
 /// was last loaded from here (so `.reload NAME` can read it again).
 struct Served {
     node: Arc<NodeHandle>,
+    /// The socket's path: its directory is the node's data directory.
+    socket: PathBuf,
     files: Mutex<HashMap<String, PathBuf>>,
 }
 
@@ -62,6 +65,7 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
     let open = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(Served {
         node,
+        socket: path.to_path_buf(),
         files: Mutex::new(HashMap::new()),
     });
     std::thread::Builder::new()
@@ -101,12 +105,65 @@ fn serve_connection(mut stream: UnixStream, served: &Served) {
                 return;
             }
         };
+        if let Request::Log { level } = req {
+            return stream_log(stream, &level);
+        }
         let resp = answer(served, req).unwrap_or_else(Response::Error);
         if let Err(e) = write_frame(&mut stream, &resp) {
             tracing::warn!("control socket: cannot reply: {e}");
             return;
         }
     }
+}
+
+/// How long the log stream waits for lines before it checks whether the
+/// client left.
+const LOG_POLL: Duration = Duration::from_millis(300);
+
+/// Lines sent in one frame at most.
+const LOG_BATCH: usize = 256;
+
+/// Streams the log at `level` until the client closes the connection
+/// (or sends anything: the stream takes no more requests).
+fn stream_log(mut stream: UnixStream, level: &str) {
+    let tapped = super::log_tap::parse_level(level).and_then(super::log_tap::subscribe);
+    let tap = match tapped {
+        Ok(tap) => tap,
+        Err(e) => {
+            let _ = write_frame(&mut stream, &Response::Error(e));
+            return;
+        }
+    };
+    let hello = Response::Ok(format!(
+        "streaming the node's log at {level} (.log off stops)"
+    ));
+    if write_frame(&mut stream, &hello).is_err() {
+        return;
+    }
+    loop {
+        let (lines, dropped) = tap.next_batch(LOG_POLL, LOG_BATCH);
+        if client_left(&stream) {
+            return;
+        }
+        if lines.is_empty() && dropped == 0 {
+            continue;
+        }
+        if write_frame(&mut stream, &Response::Log { lines, dropped }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether the client closed its end (or wrote to a stream that reads
+/// nothing), without blocking.
+fn client_left(mut stream: &UnixStream) -> bool {
+    use std::io::Read;
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let left = !matches!(stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    left || stream.set_nonblocking(false).is_err()
 }
 
 /// Runs one request on the node.
@@ -119,9 +176,18 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     };
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
-        Request::Peers => on_node(node.with_peerlets(|_, api| Ok(super::show::peers(api.table())))),
+        Request::Log { .. } => Err("a log stream takes a connection of its own".into()),
+        Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr.chord(), now)))),
+        Request::Trace { key } => {
+            // 40 hex digits are an id; anything else is a name, hashed
+            // like kbr.key(name).
+            let key = key.parse::<Id>().unwrap_or_else(|_| Id::key(&key));
+            let report = node.trace(key).map_err(|e| e.to_string())?;
+            Ok(Response::Ok(super::show::trace(&report)))
+        }
         Request::Completions => on_node(node.with_peerlets(|m, api| {
             let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
+            words.push(api.id().id.to_string());
             words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
             Ok(words.join("\n"))
         })),
@@ -135,26 +201,20 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
             let stats = node.stats();
-            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, m))))
+            let queues = node.queue_depths().map_err(|e| e.to_string())?;
+            on_node(node.with_peerlets(move |m, _| Ok(super::show::stats(&stats, &queues, m))))
         }
         Request::Load { path } => {
-            let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let chunk = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("peerlet.lua")
-                .to_string();
-            let installed = node.with_peerlets(move |m, api| {
-                let app = m
-                    .install_local(api, &chunk, &source)
-                    .map_err(|e| e.to_string())?;
-                let name = m.peerlets().find(|p| p.app == app).map(|p| p.name.clone());
-                Ok((name.unwrap_or_default(), chunk, app))
-            });
-            match installed.map_err(|e| e.to_string())? {
-                Ok((name, chunk, app)) => {
-                    let text = format!("installed {chunk} as `{name}`, app {app}");
-                    served.files.lock().expect("files lock").insert(name, path);
+            let data_dir = served.socket.parent();
+            match super::load::load(node, data_dir, &path) {
+                Ok(loaded) => {
+                    let chunk = path.file_name().unwrap_or_default().to_string_lossy();
+                    let text = format!(
+                        "installed {chunk} as `{}` ({}), app {}",
+                        loaded.name, loaded.how, loaded.app
+                    );
+                    let mut files = served.files.lock().expect("files lock");
+                    files.insert(loaded.name, path);
                     Ok(Response::Ok(text))
                 }
                 Err(e) => Ok(Response::Error(e)),

@@ -1,25 +1,31 @@
-//! The text the control socket answers `.peers`, `.apps` and `.stats` with.
+//! The text the control socket answers `.peers`, `.apps`, `.stats` and
+//! `.trace` with.
 
 use std::fmt::Write;
 
-use crate::chord::RoutingTable;
-use crate::node::NodeStats;
+use crate::chord::{Chord, RoutingTable, Time};
+use crate::kbr::trace::TraceReport;
+use crate::node::{NodeStats, QueueDepths};
 use crate::peerlet::Manager;
 
 /// Bits of a ring id: the number of fingers.
 const FINGERS: usize = 160;
 
-/// This node, its predecessor, successor list and distinct fingers.
-pub fn peers(table: &RoutingTable) -> String {
+/// This node, its predecessor, successor list and distinct fingers, each
+/// with what this node believes of its liveness (see
+/// [`crate::chord::Liveness`]).
+pub fn peers(chord: &Chord, now: Time) -> String {
+    let table = chord.table();
+    let alive = |n: &crate::wire::NodeRef| chord.liveness(now, n.addr);
     let mut out = String::new();
     let _ = writeln!(out, "me           {:?}", table.me());
     match table.predecessor() {
-        Some(p) => writeln!(out, "predecessor  {p:?}"),
+        Some(p) => writeln!(out, "predecessor  {p:?}  {}", alive(&p)),
         None => writeln!(out, "predecessor  (none)"),
     }
     .unwrap_or(());
     for (i, s) in table.successors().iter().enumerate() {
-        let _ = writeln!(out, "successor {i:<2} {s:?}");
+        let _ = writeln!(out, "successor {i:<2} {s:?}  {}", alive(s));
     }
     // Runs of fingers pointing at the same node print once, with the range.
     let mut last = None;
@@ -28,7 +34,12 @@ pub fn peers(table: &RoutingTable) -> String {
         let f = if i < FINGERS { table.finger(i) } else { None };
         if i == FINGERS || f != last {
             if let Some(node) = last {
-                let _ = writeln!(out, "finger {start:>3}-{:<3} {node:?}", i - 1);
+                let _ = writeln!(
+                    out,
+                    "finger {start:>3}-{:<3} {node:?}  {}",
+                    i - 1,
+                    alive(&node)
+                );
             }
             last = f;
             start = i;
@@ -76,12 +87,12 @@ pub fn ring(table: &RoutingTable) -> String {
 /// One line per installed peerlet, with its counters.
 pub fn apps(m: &Manager) -> String {
     let mut out = String::from(
-        "name         app                              type      ver  memory     instructions  in    out   aborts refused",
+        "name         app                              type      ver  memory     instructions  in    out   aborts refused publisher",
     );
     for p in m.peerlets() {
         let _ = write!(
             out,
-            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {}{}",
+            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {:<7} {}{}",
             p.name,
             p.app,
             p.app_type,
@@ -92,18 +103,40 @@ pub fn apps(m: &Manager) -> String {
             p.stats.messages_out,
             p.aborts(),
             p.refused(),
+            p.publisher.as_deref().unwrap_or("local (unsigned)"),
             if p.is_stopped() { " (stopped)" } else { "" }
         );
     }
     out
 }
 
-/// Transport counters and the last few peerlet reports.
-pub fn stats(s: &NodeStats, m: &Manager) -> String {
+/// Transport counters, queue depths, and the last few peerlet reports.
+pub fn stats(s: &NodeStats, q: &QueueDepths, m: &Manager) -> String {
     let mut out = format!(
-        "messages in {}, out {}; dropped (queue full) {}; bad frames {}; peer failures {}",
-        s.messages_in, s.messages_out, s.dropped_queue_full, s.bad_frames, s.peer_failures
+        "messages in {}, out {}; bytes in {}, out {}; dropped (queue full) {}; bad frames {}; peer failures {}",
+        s.messages_in,
+        s.messages_out,
+        s.bytes_in,
+        s.bytes_out,
+        s.dropped_queue_full,
+        s.bad_frames,
+        s.peer_failures
     );
+    let p = &q.pending;
+    let _ = write!(
+        out,
+        "\nqueues: incoming {}, control {}; waiting for an answer: hops {}, lookups {}, stabilize {}, pings {}, peerlet calls {}",
+        q.incoming, q.control, p.hops, p.lookups, p.stabilize, p.pings, q.peerlet_calls
+    );
+    let _ = write!(
+        out,
+        "\noutgoing connections: {} (frames queued, of {} each)",
+        q.outgoing.len(),
+        q.queue_capacity
+    );
+    for (addr, depth) in &q.outgoing {
+        let _ = write!(out, "\n  {addr:<21} {depth}");
+    }
     out.push('\n');
     out.push_str(&code(m));
     let reports: Vec<&String> = m.reports().collect();
@@ -149,6 +182,27 @@ pub fn code(m: &Manager) -> String {
             .map(|(r, n)| format!("{} {n}", r.label()))
             .collect();
         let _ = write!(out, "\ncode refused: {}", list.join(", "));
+    }
+    out
+}
+
+/// One line per hop: number, node id (short), address, milliseconds until
+/// the source heard from it; the root marked.
+pub fn trace(t: &TraceReport) -> String {
+    let mut out = format!("trace to {}", t.key);
+    for h in &t.hops {
+        let _ = write!(
+            out,
+            "\n{:>3}  {}  {:<21} {:>8.2} ms{}",
+            h.hop,
+            h.node.id.short(8),
+            h.node.addr.to_string(),
+            h.after.as_secs_f64() * 1000.0,
+            if h.root { "  root" } else { "" }
+        );
+    }
+    if let Some(why) = &t.incomplete {
+        let _ = write!(out, "\n(incomplete: {why})");
     }
     out
 }

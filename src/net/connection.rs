@@ -41,6 +41,7 @@ pub struct FrameReader<R> {
     body: Vec<u8>,
     max_frame: usize,
     frame_timeout: Duration,
+    last_len: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -50,6 +51,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             body: Vec::new(),
             max_frame,
             frame_timeout,
+            last_len: 0,
         }
     }
 
@@ -73,6 +75,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         smol::future::or(frame, slow).await.map(Some)
     }
 
+    /// Bytes of the last frame read, length prefix included (for the
+    /// node's byte counters).
+    pub fn last_frame_len(&self) -> usize {
+        self.last_len
+    }
+
     async fn read_begun_frame(&mut self) -> Result<Message, ReadError> {
         let mut prefix = [0u8; 4];
         read_full(&mut self.inner, &mut prefix).await?;
@@ -81,6 +89,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.body.resize(len, 0);
         read_full(&mut self.inner, &mut self.body).await?;
         let msg = decode_body(&self.body)?;
+        self.last_len = prefix.len() + len;
         if self.body.capacity() > 64 * 1024 {
             // Don't keep a large buffer for an idle connection.
             self.body = Vec::new();

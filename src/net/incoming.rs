@@ -83,6 +83,7 @@ async fn read_from_peer(
     loop {
         match reader.read_frame().await {
             Ok(Some(msg)) => {
+                NetCounters::add(&counters.bytes_in, reader.last_frame_len() as u64);
                 if inputs.send(NetInput::Message { from, msg }).await.is_err() {
                     return; // the node stopped
                 }

@@ -85,6 +85,10 @@ pub enum NetInput {
 pub struct NetCounters {
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
+    /// Bytes of the frames received (after the hello), prefixes included.
+    pub bytes_in: AtomicU64,
+    /// Bytes of the frames queued for sending, prefixes included.
+    pub bytes_out: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     pub bad_frames: AtomicU64,
     pub peer_failures: AtomicU64,
@@ -93,6 +97,10 @@ pub struct NetCounters {
 impl NetCounters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -160,11 +168,13 @@ impl Transport {
                 return;
             }
         };
+        let len = frame.len() as u64;
         let frame = match self.peers.get_mut(&to) {
             None => frame,
             Some(peer) => match peer.queue.try_send(frame) {
                 Ok(()) => {
                     NetCounters::bump(&self.counters.messages_out);
+                    NetCounters::add(&self.counters.bytes_out, len);
                     return;
                 }
                 Err(TrySendError::Full(_)) => {
@@ -192,8 +202,25 @@ impl Transport {
         };
         if peer.queue.try_send(frame).is_ok() {
             NetCounters::bump(&self.counters.messages_out);
+            NetCounters::add(&self.counters.bytes_out, len);
         }
         self.peers.insert(to, peer);
+    }
+
+    /// Frames an outgoing connection's queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.cfg.queue_len
+    }
+
+    /// Frames waiting in each outgoing connection's queue (for `.stats`).
+    pub fn queue_depths(&self) -> Vec<(SocketAddr, usize)> {
+        let mut depths: Vec<(SocketAddr, usize)> = self
+            .peers
+            .iter()
+            .map(|(a, p)| (*a, p.queue.len()))
+            .collect();
+        depths.sort();
+        depths
     }
 
     /// Forgets the connection to `addr` if it is still `generation`, so the

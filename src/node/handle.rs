@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
-use super::{Control, Shared};
+use super::{Control, QueueDepths, Shared};
 use crate::chord::{Found, RouteError, Time};
 use crate::id::AppId;
 use crate::id::Id;
+use crate::kbr::trace::TraceReport;
 use crate::kbr::{Api, Kbr};
 use crate::peerlet::Manager;
 use crate::wire::NodeRef;
@@ -62,6 +63,10 @@ pub struct NodeStats {
     pub messages_in: u64,
     /// Messages queued for sending.
     pub messages_out: u64,
+    /// Bytes received in frames after the hello (length prefixes included).
+    pub bytes_in: u64,
+    /// Bytes queued for sending (length prefixes included).
+    pub bytes_out: u64,
     /// Messages dropped because a peer's outgoing queue was full.
     pub dropped_queue_full: u64,
     /// Incoming connections closed for bad input.
@@ -169,6 +174,32 @@ impl NodeHandle {
         }
     }
 
+    /// Routes a probe to `key` and reports every node it passed, with the
+    /// time until each answered (see [`crate::kbr::trace`]). Blocks until
+    /// the root answered or the lookup timeout passed.
+    pub fn trace(&self, key: Id) -> Result<TraceReport, NodeError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let done = Box::new(move |report| {
+            let _ = reply.send(report);
+        });
+        self.request(Control::Trace { key, done })?;
+        match answer.recv_timeout(self.lookup_limit) {
+            Ok(report) => Ok(report),
+            Err(RecvTimeoutError::Timeout) => Err(NodeError::Timeout {
+                node: self.me.addr,
+                limit: self.lookup_limit,
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(NodeError::Stopped(self.me.addr)),
+        }
+    }
+
+    /// How full the node's queues are now.
+    pub fn queue_depths(&self) -> Result<QueueDepths, NodeError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.request(Control::Queues(reply))?;
+        answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
+    }
+
     /// Runs `f` on the node's core task with its KBR layer and the current
     /// time, lets the node act on what `f` queued (routes, sends: handed to
     /// the transport by the time this returns), and returns what `f`
@@ -263,6 +294,8 @@ impl NodeHandle {
         NodeStats {
             messages_in: c.messages_in.load(Ordering::Relaxed),
             messages_out: c.messages_out.load(Ordering::Relaxed),
+            bytes_in: c.bytes_in.load(Ordering::Relaxed),
+            bytes_out: c.bytes_out.load(Ordering::Relaxed),
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             bad_frames: c.bad_frames.load(Ordering::Relaxed),
             peer_failures: c.peer_failures.load(Ordering::Relaxed),

@@ -264,6 +264,11 @@ impl Manager {
         self.peerlets.values().find(|p| p.name == name)
     }
 
+    /// Remote calls made from here that wait for their reply.
+    pub fn pending_calls(&self) -> usize {
+        self.calls.len()
+    }
+
     /// What went wrong lately (aborts, stops, refusals), oldest first.
     pub fn reports(&self) -> impl Iterator<Item = &String> {
         self.reports.iter()
