@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+pub use load::LOCAL_KEY;
 pub use server::{serve, ControlServer};
 
 /// The socket's file name in a node's data directory.

@@ -9,8 +9,10 @@
 //! and never part of the repository (`demo.key`, `demo.pub`); the samples
 //! as signed copies (`peerlets/NAME.lua` and `.minisig`, signed again on
 //! every start so edited samples just work); one data directory per node
-//! (`nodes/I`, with its control socket, wiped on every start); and the
-//! nodes' log (`demo.log`), so log lines never interleave with the prompt.
+//! (`nodes/I`, with its control socket, wiped on every start; node 0's
+//! holds a copy of the demo key, so `.load FILE` there signs with it); and
+//! the nodes' log (`demo.log`), so log lines never interleave with the
+//! prompt.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,6 +132,13 @@ fn start_nodes(
     for i in 0..args.nodes {
         let node_dir = data.join(i.to_string());
         super::node::create_private_dir(&node_dir)?;
+        if i == 0 {
+            // `.load FILE` on the console signs with the node's own key:
+            // the demo key, which every node trusts, so loaded code deploys
+            // itself like the samples.
+            let key = node_dir.join(crate::control::LOCAL_KEY);
+            std::fs::copy(dir.join("demo.key"), &key)?;
+        }
         let mut cfg = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
         cfg.join = nodes.first().map(|n| n.addr());
         cfg.data_dir = Some(node_dir);
