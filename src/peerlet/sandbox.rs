@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Table, Thread, Value};
 
 use super::budget::{self, Budget};
 use super::error::{describe, SandboxError};
@@ -12,6 +12,9 @@ use super::stdlib::{self, Prelude};
 use super::upcall::Activation;
 pub use super::upcall::{CallId, UpcallOutcome};
 use super::Limits;
+
+/// Upcalls the host starts on every message or routing change.
+const HOT_UPCALLS: [&str; 3] = ["deliver", "forward", "update"];
 
 /// A sandboxed Lua state running one peerlet.
 ///
@@ -43,6 +46,11 @@ pub struct Sandbox {
     /// A load was attempted (successful or not): a sandbox loads once.
     pub(super) load_tried: bool,
     pub(super) pending: HashMap<CallId, Activation>,
+    /// [`HOT_UPCALLS`] as Lua strings, made once.
+    pub(super) hot_names: Vec<LuaString>,
+    /// Upcall threads that finished cleanly, kept for reuse (see
+    /// [`SPARE_THREADS`](super::upcall::SPARE_THREADS)).
+    pub(super) spare_threads: Vec<Thread>,
     pub(super) next_call: u64,
     pub(super) aborts: u32,
     pub(super) stopped: bool,
@@ -62,6 +70,11 @@ impl Sandbox {
         let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
         lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
         budget::arm(&lua, &budget, false).map_err(host)?;
+        let hot_names = HOT_UPCALLS
+            .iter()
+            .map(|n| lua.create_string(n))
+            .collect::<mlua::Result<_>>()
+            .map_err(host)?;
         Ok(Sandbox {
             name: peerlet,
             limits: limits.clone(),
@@ -71,6 +84,8 @@ impl Sandbox {
             module: None,
             load_tried: false,
             pending: HashMap::new(),
+            hot_names,
+            spare_threads: Vec::new(),
             next_call: 1,
             aborts: 0,
             stopped: false,
@@ -169,7 +184,17 @@ impl Sandbox {
     pub fn has_upcall(&self, name: &str) -> bool {
         self.module
             .as_ref()
-            .is_some_and(|m| matches!(m.raw_get::<Value>(name), Ok(Value::Function(_))))
+            .is_some_and(|m| matches!(self.upcall_of(m, name), Ok(Value::Function(_))))
+    }
+
+    /// `module[name]`, read raw. The names in [`HOT_UPCALLS`] use strings made
+    /// once: under a memory limit mlua makes every new string in a protected
+    /// call, and the host looks these up for every message.
+    fn upcall_of(&self, module: &Table, name: &str) -> mlua::Result<Value> {
+        match HOT_UPCALLS.iter().position(|n| *n == name) {
+            Some(i) => module.raw_get(&self.hot_names[i]),
+            None => module.raw_get(name),
+        }
     }
 
     /// Starts upcall `name` (any function of the module: `deliver`, `init`,
@@ -187,7 +212,7 @@ impl Sandbox {
             .ok_or_else(|| SandboxError::NotLoaded {
                 peerlet: self.name.to_string(),
             })?;
-        let Ok(Value::Function(f)) = module.raw_get::<Value>(name) else {
+        let Ok(Value::Function(f)) = self.upcall_of(module, name) else {
             return Err(SandboxError::NoUpcall {
                 peerlet: self.name.to_string(),
                 upcall: name.to_string(),

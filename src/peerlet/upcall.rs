@@ -31,6 +31,19 @@ pub enum UpcallOutcome {
     Suspended { call: CallId, request: Value },
 }
 
+/// How many upcall threads that finished cleanly a sandbox keeps for its
+/// next activations, instead of creating a thread per upcall. Upcalls run one
+/// at a time (suspended ones keep their own thread), so one is enough for a
+/// stream of deliver() calls; each spare costs about 1 KB of the state.
+///
+/// Only threads whose activation returned normally and was never killed go
+/// back: their stack is empty, no `__close` is pending, and their hook is the
+/// coarse budget hook they were created with (the hook is re-armed only by a
+/// kill). A thread the budget stopped, or that failed, is dropped as before.
+/// A reused thread keeps the countdown to its next hook call, so an upcall
+/// may be charged one [`GRAIN`](super::budget::GRAIN) early: never less.
+pub(super) const SPARE_THREADS: usize = 1;
+
 /// An upcall in progress: its thread and what it has spent so far.
 pub(super) struct Activation {
     pub(super) thread: Thread,
@@ -46,13 +59,21 @@ impl Sandbox {
         upcall: String,
         args: MultiValue,
     ) -> Result<UpcallOutcome, SandboxError> {
-        let thread = match self.lua.create_thread(f) {
-            Ok(t) => t,
-            Err(e) => return Err(self.failed(&upcall, &e, None)),
+        let thread = match self.spare_threads.pop() {
+            // A spare is already in `upcall_threads`; resetting a finished
+            // thread only empties its stack and pushes `f`.
+            Some(t) if t.reset(f.clone()).is_ok() => t,
+            _ => {
+                let thread = match self.lua.create_thread(f) {
+                    Ok(t) => t,
+                    Err(e) => return Err(self.failed(&upcall, &e, None)),
+                };
+                if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
+                    return Err(self.failed(&upcall, &e, None));
+                }
+                thread
+            }
         };
-        if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
-            return Err(self.failed(&upcall, &e, None));
-        }
         self.drive(
             Activation {
                 thread,
@@ -92,8 +113,15 @@ impl Sandbox {
                     return Err(self.failed(&upcall, &e, Some(spent)));
                 }
             };
-            if act.thread.status() != ThreadStatus::Resumable {
-                return Ok(UpcallOutcome::Done(values));
+            match act.thread.status() {
+                ThreadStatus::Resumable => {}
+                ThreadStatus::Finished => {
+                    if self.spare_threads.len() < SPARE_THREADS {
+                        self.spare_threads.push(act.thread);
+                    }
+                    return Ok(UpcallOutcome::Done(values));
+                }
+                _ => return Ok(UpcallOutcome::Done(values)),
             }
             let mut values = values.into_iter();
             let is_host_call =
@@ -204,6 +232,7 @@ impl Sandbox {
         self.stopped = true;
         self.module = None;
         self.pending.clear();
+        self.spare_threads.clear();
         self.budget.forget_aborted();
         let _ = self.lua.globals().clear();
         // Lua shrinks its string table and stacks a step per cycle.
