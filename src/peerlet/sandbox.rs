@@ -157,6 +157,11 @@ impl Sandbox {
             UpcallOutcome::Done(values) => match values.into_iter().next() {
                 Some(Value::Table(module)) => {
                     self.module = Some(module);
+                    // Compiling and running the main chunks (the prelude's,
+                    // the host API's and the peerlet's) leaves about 15 KB of
+                    // garbage. An idle state allocates nothing, so its
+                    // collector would never run to free it.
+                    let _ = self.lua.gc_collect();
                     return Ok(());
                 }
                 other => load_err(format!(
