@@ -1,5 +1,6 @@
 //! One Lua state for one peerlet, and the upcalls that run in it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -15,6 +16,8 @@ use super::Limits;
 
 /// Upcalls the host starts on every message or routing change.
 const HOT_UPCALLS: [&str; 3] = ["deliver", "forward", "update"];
+/// Their names in reports.
+const HOT_LABELS: [&str; 3] = ["deliver()", "forward()", "update()"];
 
 /// A sandboxed Lua state running one peerlet.
 ///
@@ -150,7 +153,7 @@ impl Sandbox {
         };
         let outcome = self.start(
             main,
-            format!("the main chunk of {chunk_name}"),
+            format!("the main chunk of {chunk_name}").into(),
             MultiValue::new(),
         );
         let result = match outcome? {
@@ -226,7 +229,11 @@ impl Sandbox {
         let args = args
             .into_lua_multi(&self.lua)
             .map_err(|e| self.host_error(e))?;
-        self.start(f, format!("{name}()"), args)
+        let label = match HOT_UPCALLS.iter().position(|n| *n == name) {
+            Some(i) => Cow::Borrowed(HOT_LABELS[i]),
+            None => Cow::Owned(format!("{name}()")),
+        };
+        self.start(f, label, args)
     }
 
     /// Starts a function the script handed the host earlier (a timer's
@@ -247,7 +254,7 @@ impl Sandbox {
         let args = args
             .into_lua_multi(&self.lua)
             .map_err(|e| self.host_error(e))?;
-        self.start(f, label.to_string(), args)
+        self.start(f, label.to_string().into(), args)
     }
 
     /// Resumes a suspended activation with the host's reply: `Ok(values)` are

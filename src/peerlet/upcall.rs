@@ -1,6 +1,8 @@
 //! Upcall activations: running a peerlet function as a Lua thread until it
 //! returns, fails or suspends in a host call, and reporting failures.
 
+use std::borrow::Cow;
+
 use mlua::thread::ThreadStatus;
 use mlua::{Function, IntoLuaMulti, MultiValue, Thread, Value};
 
@@ -47,7 +49,8 @@ pub(super) const SPARE_THREADS: usize = 1;
 /// An upcall in progress: its thread and what it has spent so far.
 pub(super) struct Activation {
     pub(super) thread: Thread,
-    pub(super) upcall: String,
+    /// What reports call it: `deliver()`, a timer's label.
+    pub(super) upcall: Cow<'static, str>,
     pub(super) used: u64,
     pub(super) ran: std::time::Duration,
 }
@@ -56,7 +59,7 @@ impl Sandbox {
     pub(super) fn start(
         &mut self,
         f: Function,
-        upcall: String,
+        upcall: Cow<'static, str>,
         args: MultiValue,
     ) -> Result<UpcallOutcome, SandboxError> {
         let thread = match self.spare_threads.pop() {
@@ -129,7 +132,7 @@ impl Sandbox {
             if !is_host_call {
                 return Err(SandboxError::Runtime {
                     peerlet: self.name.to_string(),
-                    upcall: act.upcall,
+                    upcall: act.upcall.into_owned(),
                     message: "the upcall yielded outside a coroutine".into(),
                 });
             }
