@@ -237,6 +237,8 @@ impl Sandbox {
         self.pending.clear();
         self.spare_threads.clear();
         self.budget.forget_aborted();
+        super::value::forget_keys(&self.lua);
+        super::host::forget_node_strings(&self.lua);
         let _ = self.lua.globals().clear();
         // Lua shrinks its string table and stacks a step per cycle.
         for _ in 0..8 {

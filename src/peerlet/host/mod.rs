@@ -171,6 +171,15 @@ struct NodeStrings {
     last: Option<(NodeRef, LuaString, LuaString)>,
 }
 
+/// Drops the cached node strings (when a peerlet is stopped).
+pub(crate) fn forget_node_strings(lua: &Lua) {
+    let _ = lua.try_app_data_mut::<NodeStrings>().map(|c| {
+        if let Some(mut c) = c {
+            c.last = None;
+        }
+    });
+}
+
 /// A node as Lua sees it: `{id = "40 hex digits", addr = "ip:port"}`, a new
 /// table on each call.
 pub fn node_to_lua(lua: &Lua, node: &NodeRef) -> mlua::Result<Table> {
