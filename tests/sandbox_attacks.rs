@@ -584,3 +584,60 @@ fn a_c_callback_resuming_a_coroutine_in_a_loop_still_ends() {
         table.sort({3, 2, 1}, function(a, b) while true do coroutine.resume(co) end end)"#,
     ));
 }
+
+/// Upcall threads are reused when an upcall returns cleanly; a thread kept
+/// from an earlier upcall is still the host's, never the script's, and a
+/// thread the budget stopped (or an error ended) is never run again.
+#[test]
+fn upcall_threads_kept_from_earlier_upcalls_stay_out_of_reach() {
+    let mut sb = sandbox(
+        r#"local P = {}
+        local seen = {}
+        function P.keep() seen[#seen + 1] = coroutine.running() end
+        function P.spin() seen[#seen + 1] = coroutine.running() while true do end end
+        function P.fail() seen[#seen + 1] = coroutine.running() error("no") end
+        function P.poke()
+          local me = coroutine.running()
+          local out = {}
+          for i, co in ipairs(seen) do
+            out[i] = table.concat({
+              tostring(pcall(coroutine.resume, co)),
+              tostring(pcall(coroutine.close, co)),
+              coroutine.status(co),
+              tostring(rawequal(co, me)),
+            }, ",")
+          end
+          return table.concat(out, " ")
+        end
+        return P"#,
+    );
+    go_named(&mut sb, "keep");
+    go_named(&mut sb, "keep");
+    assert_budget(sb.start_upcall("spin", ()));
+    assert!(matches!(
+        sb.start_upcall("fail", ()),
+        Err(SandboxError::Runtime { .. })
+    ));
+    let UpcallOutcome::Done(v) = sb.start_upcall("poke", ()).unwrap() else {
+        panic!()
+    };
+    let seen: Vec<String> = text(&v[0]).split(' ').map(String::from).collect();
+    assert_eq!(seen.len(), 4);
+    // Whether or not a thread was reused, the script can neither resume nor
+    // close any of them.
+    assert!(
+        seen.iter().all(|s| s.starts_with("false,false,")),
+        "{seen:?}"
+    );
+    // The stopped and the failed threads were not reused for `poke`.
+    assert!(seen[2].ends_with(",false"), "{seen:?}");
+    assert!(seen[3].ends_with(",false"), "{seen:?}");
+    assert_still_works(&mut sb);
+}
+
+fn go_named(sb: &mut Sandbox, name: &str) {
+    match sb.start_upcall(name, ()).unwrap() {
+        UpcallOutcome::Done(_) => {}
+        UpcallOutcome::Suspended { .. } => panic!("unexpected suspension"),
+    }
+}

@@ -14,12 +14,17 @@
 //! outgoing side is [`Transport`], owned by the core: [`Transport::send`]
 //! never blocks. Each peer has a bounded queue of encoded frames drained by a
 //! writer task; when the queue is full the message is dropped and counted.
+//! When that writer has nothing left to write, `send` writes the frame to the
+//! socket itself if the kernel takes it at once (see `IdleSocket`): a
+//! routed hop then costs no wake-up of the writer task.
 //! When a connect, a write, or the connection itself fails (the peer closed
 //! it, which on loopback is how a crashed process shows), the writer task
 //! reports [`NetInput::PeerFailed`] and ends; the next send to that peer opens
 //! a new connection.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +34,7 @@ use std::time::Duration;
 use async_net::TcpStream;
 use smol::channel::{self, Receiver, Sender, TrySendError};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::{LocalExecutor, Task, Timer};
+use smol::{Async, LocalExecutor, Task, Timer};
 
 pub use super::incoming::accept_loop;
 use crate::wire::{encode_frame, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
@@ -125,6 +130,35 @@ struct Peer {
     writer: Task<()>,
     /// Messages dropped on this connection's full queue so far.
     dropped: u64,
+    idle: IdleSocket,
+}
+
+/// The socket of a connection whose writer task has written everything and
+/// waits for the next frame: while it is here, [`Transport::send`] may write
+/// a frame itself, without waking the writer task. The writer puts it here
+/// before it waits, and takes it back when it wakes; `send` takes it while
+/// it writes, and leaves it out if it could not write the whole frame (the
+/// rest then goes through the queue, first). So at any time exactly one side
+/// may write, and bytes never interleave. All on the node's one thread.
+type IdleSocket = Rc<RefCell<Option<Arc<Async<std::net::TcpStream>>>>>;
+
+/// One non-blocking write of `frame` to an idle socket: how many bytes the
+/// kernel took (0 if it would block). An error leaves the frame to the
+/// writer task, which meets the same error and reports the peer failed.
+fn write_now(socket: &Async<std::net::TcpStream>, frame: &[u8]) -> Option<usize> {
+    let mut s: &std::net::TcpStream = socket.get_ref();
+    match s.write(frame) {
+        Ok(n) => Some(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Some(0)
+        }
+        Err(_) => None,
+    }
 }
 
 /// The outgoing half of the transport, owned by the core. See module docs.
@@ -169,6 +203,26 @@ impl Transport {
             }
         };
         let len = frame.len() as u64;
+        let mut frame = frame;
+        if let Some(peer) = self.peers.get_mut(&to) {
+            // Written here when the writer is idle: saves waking its task
+            // (a hop's next frame is on the latency path).
+            let idle = peer.idle.borrow_mut().take();
+            if let Some(socket) = idle {
+                match write_now(&socket, &frame) {
+                    Some(n) if n == frame.len() => {
+                        *peer.idle.borrow_mut() = Some(socket);
+                        NetCounters::bump(&self.counters.messages_out);
+                        NetCounters::add(&self.counters.bytes_out, len);
+                        return;
+                    }
+                    // The rest goes first through the queue; the socket
+                    // stays with the writer until it has written it.
+                    Some(n) => frame = frame.split_off(n),
+                    None => {}
+                }
+            }
+        }
         let frame = match self.peers.get_mut(&to) {
             None => frame,
             Some(peer) => match peer.queue.try_send(frame) {
@@ -263,8 +317,12 @@ impl Transport {
         let generation = self.next_generation;
         let (queue, frames) = channel::bounded(self.cfg.queue_len);
         let (me, cfg, inputs) = (self.me, self.cfg.clone(), self.inputs.clone());
+        let idle = IdleSocket::default();
+        let writer_idle = idle.clone();
         let writer = executor.spawn(async move {
-            if let Err(e) = write_to_peer(me, to, &cfg, frames).await {
+            let result = write_to_peer(me, to, &cfg, frames, &writer_idle).await;
+            writer_idle.borrow_mut().take();
+            if let Err(e) = result {
                 let reason = e.to_string();
                 let _ = inputs
                     .send(NetInput::PeerFailed {
@@ -280,6 +338,7 @@ impl Transport {
             generation,
             writer,
             dropped: 0,
+            idle,
         })
     }
 }
@@ -291,6 +350,7 @@ async fn write_to_peer(
     to: SocketAddr,
     cfg: &TcpConfig,
     frames: Receiver<Vec<u8>>,
+    idle: &IdleSocket,
 ) -> Result<(), ConnError> {
     let limit = cfg.connect_timeout;
     let connect = async { TcpStream::connect(to).await.map_err(ConnError::Connect) };
@@ -314,6 +374,7 @@ async fn write_to_peer(
         let _ = watch.read(&mut byte).await;
         Err(ConnError::Closed)
     };
+    let socket: Arc<Async<std::net::TcpStream>> = stream.clone().into();
     let mut stream = stream;
     let write_limit = cfg.write_timeout;
     let write_all = async {
@@ -343,7 +404,12 @@ async fn write_to_peer(
                 }
                 pending.clear();
             }
-            match frames.recv().await {
+            if frames.is_empty() {
+                *idle.borrow_mut() = Some(socket.clone());
+            }
+            let next = frames.recv().await;
+            idle.borrow_mut().take();
+            match next {
                 Ok(f) => pending = f,
                 Err(_) => return Ok(()), // closed by flush_and_close
             }

@@ -105,6 +105,11 @@ pub(crate) struct Budget {
     asked: RefCell<Vec<Thread>>,
     /// A table the Lua wrappers read cheaply: `killed` mirrors the kill.
     flags: RefCell<Option<Table>>,
+    /// What `flags.killed` holds now, so it is written only when it changes.
+    flags_killed: Cell<bool>,
+    /// Whether the hook is armed fine (every instruction and call) since a
+    /// kill; [`Budget::finish`] re-arms the coarse hook only then.
+    armed_fine: Cell<bool>,
     /// Weak set of every table the script made a metatable, and a function
     /// that does nothing (see [`Budget::defuse_close_handlers`]).
     metatables: RefCell<Option<(Table, Function)>>,
@@ -133,6 +138,8 @@ impl Budget {
             aborted: RefCell::new(Vec::new()),
             asked: RefCell::new(Vec::new()),
             flags: RefCell::new(None),
+            flags_killed: Cell::new(false),
+            armed_fine: Cell::new(false),
             metatables: RefCell::new(None),
         })
     }
@@ -172,9 +179,16 @@ impl Budget {
         self.asked.borrow_mut().retain(|t| t != co);
     }
 
+    /// Writes `flags.killed` when it differs from what the host wrote last
+    /// (only the host writes it: the script never sees `flags`).
     fn mirror_killed(&self, killed: bool) {
+        if self.flags_killed.get() == killed {
+            return;
+        }
         if let Some(flags) = self.flags.borrow().as_ref() {
-            let _ = flags.raw_set("killed", killed);
+            if flags.raw_set("killed", killed).is_ok() {
+                self.flags_killed.set(killed);
+            }
         }
     }
 
@@ -206,8 +220,10 @@ impl Budget {
         self.mirror_killed(false);
     }
 
-    /// Ends a stretch of running: reports it and re-arms the coarse hook on
-    /// the host's main thread, whatever the script left behind.
+    /// Ends a stretch of running: reports it and, if a kill re-armed the
+    /// hook fine, re-arms the coarse hook on the host's main thread and for
+    /// threads created from now on. (The script cannot touch hooks: only
+    /// [`arm`] sets them, so without a kill they are still coarse.)
     pub(crate) fn finish(self: &Rc<Budget>, lua: &Lua) -> mlua::Result<Spent> {
         let spent = Spent {
             used: self.used.get(),
@@ -217,7 +233,9 @@ impl Budget {
         };
         self.asked.borrow_mut().clear();
         self.mirror_killed(false);
-        arm(lua, self, false)?;
+        if self.armed_fine.get() {
+            arm(lua, self, false)?;
+        }
         Ok(spent)
     }
 
@@ -336,5 +354,7 @@ pub(crate) fn arm(lua: &Lua, budget: &Rc<Budget>, killed: bool) -> mlua::Result<
         HookTriggers::new().every_nth_instruction(GRAIN)
     };
     let b = Rc::clone(budget);
-    lua.set_global_hook(triggers, move |lua, debug| b.on_hook(lua, debug))
+    lua.set_global_hook(triggers, move |lua, debug| b.on_hook(lua, debug))?;
+    budget.armed_fine.set(killed);
+    Ok(())
 }

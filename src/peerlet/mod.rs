@@ -58,6 +58,9 @@
 //!   refusals name the problem and where (`value.rs`).
 //! - Suspending host calls: a private mark travels up through the script's
 //!   coroutines; the script never sees it and cannot forge a reply.
+//! - Reused upcall threads: only a thread whose upcall returned cleanly is
+//!   kept for the next upcall (`upcall.rs`); one the budget stopped or an
+//!   error ended is dropped, so no thread with hooks off runs again.
 //! - Repeat offenders: every limit abort is a strike; after
 //!   [`Limits::strikes`] the sandbox stops the peerlet and frees its state.
 //!

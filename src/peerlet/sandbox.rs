@@ -1,10 +1,11 @@
 //! One Lua state for one peerlet, and the upcalls that run in it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Table, Thread, Value};
 
 use super::budget::{self, Budget};
 use super::error::{describe, SandboxError};
@@ -12,6 +13,11 @@ use super::stdlib::{self, Prelude};
 use super::upcall::Activation;
 pub use super::upcall::{CallId, UpcallOutcome};
 use super::Limits;
+
+/// Upcalls the host starts on every message or routing change.
+const HOT_UPCALLS: [&str; 3] = ["deliver", "forward", "update"];
+/// Their names in reports.
+const HOT_LABELS: [&str; 3] = ["deliver()", "forward()", "update()"];
 
 /// A sandboxed Lua state running one peerlet.
 ///
@@ -43,6 +49,11 @@ pub struct Sandbox {
     /// A load was attempted (successful or not): a sandbox loads once.
     pub(super) load_tried: bool,
     pub(super) pending: HashMap<CallId, Activation>,
+    /// [`HOT_UPCALLS`] as Lua strings, made once.
+    pub(super) hot_names: Vec<LuaString>,
+    /// Upcall threads that finished cleanly, kept for reuse (see
+    /// [`SPARE_THREADS`](super::upcall::SPARE_THREADS)).
+    pub(super) spare_threads: Vec<Thread>,
     pub(super) next_call: u64,
     pub(super) aborts: u32,
     pub(super) stopped: bool,
@@ -62,6 +73,11 @@ impl Sandbox {
         let prelude = stdlib::install(&lua, &peerlet, limits, &budget).map_err(host)?;
         lua.set_memory_limit(limits.memory_bytes).map_err(host)?;
         budget::arm(&lua, &budget, false).map_err(host)?;
+        let hot_names = HOT_UPCALLS
+            .iter()
+            .map(|n| lua.create_string(n))
+            .collect::<mlua::Result<_>>()
+            .map_err(host)?;
         Ok(Sandbox {
             name: peerlet,
             limits: limits.clone(),
@@ -71,6 +87,8 @@ impl Sandbox {
             module: None,
             load_tried: false,
             pending: HashMap::new(),
+            hot_names,
+            spare_threads: Vec::new(),
             next_call: 1,
             aborts: 0,
             stopped: false,
@@ -135,13 +153,18 @@ impl Sandbox {
         };
         let outcome = self.start(
             main,
-            format!("the main chunk of {chunk_name}"),
+            format!("the main chunk of {chunk_name}").into(),
             MultiValue::new(),
         );
         let result = match outcome? {
             UpcallOutcome::Done(values) => match values.into_iter().next() {
                 Some(Value::Table(module)) => {
                     self.module = Some(module);
+                    // Compiling and running the main chunks (the prelude's,
+                    // the host API's and the peerlet's) leaves about 15 KB of
+                    // garbage. An idle state allocates nothing, so its
+                    // collector would never run to free it.
+                    let _ = self.lua.gc_collect();
                     return Ok(());
                 }
                 other => load_err(format!(
@@ -169,7 +192,17 @@ impl Sandbox {
     pub fn has_upcall(&self, name: &str) -> bool {
         self.module
             .as_ref()
-            .is_some_and(|m| matches!(m.raw_get::<Value>(name), Ok(Value::Function(_))))
+            .is_some_and(|m| matches!(self.upcall_of(m, name), Ok(Value::Function(_))))
+    }
+
+    /// `module[name]`, read raw. The names in [`HOT_UPCALLS`] use strings made
+    /// once: under a memory limit mlua makes every new string in a protected
+    /// call, and the host looks these up for every message.
+    fn upcall_of(&self, module: &Table, name: &str) -> mlua::Result<Value> {
+        match HOT_UPCALLS.iter().position(|n| *n == name) {
+            Some(i) => module.raw_get(&self.hot_names[i]),
+            None => module.raw_get(name),
+        }
     }
 
     /// Starts upcall `name` (any function of the module: `deliver`, `init`,
@@ -187,7 +220,7 @@ impl Sandbox {
             .ok_or_else(|| SandboxError::NotLoaded {
                 peerlet: self.name.to_string(),
             })?;
-        let Ok(Value::Function(f)) = module.raw_get::<Value>(name) else {
+        let Ok(Value::Function(f)) = self.upcall_of(module, name) else {
             return Err(SandboxError::NoUpcall {
                 peerlet: self.name.to_string(),
                 upcall: name.to_string(),
@@ -196,7 +229,11 @@ impl Sandbox {
         let args = args
             .into_lua_multi(&self.lua)
             .map_err(|e| self.host_error(e))?;
-        self.start(f, format!("{name}()"), args)
+        let label = match HOT_UPCALLS.iter().position(|n| *n == name) {
+            Some(i) => Cow::Borrowed(HOT_LABELS[i]),
+            None => Cow::Owned(format!("{name}()")),
+        };
+        self.start(f, label, args)
     }
 
     /// Starts a function the script handed the host earlier (a timer's
@@ -217,7 +254,7 @@ impl Sandbox {
         let args = args
             .into_lua_multi(&self.lua)
             .map_err(|e| self.host_error(e))?;
-        self.start(f, label.to_string(), args)
+        self.start(f, label.to_string().into(), args)
     }
 
     /// Resumes a suspended activation with the host's reply: `Ok(values)` are

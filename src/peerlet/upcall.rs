@@ -1,6 +1,8 @@
 //! Upcall activations: running a peerlet function as a Lua thread until it
 //! returns, fails or suspends in a host call, and reporting failures.
 
+use std::borrow::Cow;
+
 use mlua::thread::ThreadStatus;
 use mlua::{Function, IntoLuaMulti, MultiValue, Thread, Value};
 
@@ -31,10 +33,24 @@ pub enum UpcallOutcome {
     Suspended { call: CallId, request: Value },
 }
 
+/// How many upcall threads that finished cleanly a sandbox keeps for its
+/// next activations, instead of creating a thread per upcall. Upcalls run one
+/// at a time (suspended ones keep their own thread), so one is enough for a
+/// stream of deliver() calls; each spare costs about 1 KB of the state.
+///
+/// Only threads whose activation returned normally and was never killed go
+/// back: their stack is empty, no `__close` is pending, and their hook is the
+/// coarse budget hook they were created with (the hook is re-armed only by a
+/// kill). A thread the budget stopped, or that failed, is dropped as before.
+/// A reused thread keeps the countdown to its next hook call, so an upcall
+/// may be charged one [`GRAIN`](super::budget::GRAIN) early: never less.
+pub(super) const SPARE_THREADS: usize = 1;
+
 /// An upcall in progress: its thread and what it has spent so far.
 pub(super) struct Activation {
     pub(super) thread: Thread,
-    pub(super) upcall: String,
+    /// What reports call it: `deliver()`, a timer's label.
+    pub(super) upcall: Cow<'static, str>,
     pub(super) used: u64,
     pub(super) ran: std::time::Duration,
 }
@@ -43,16 +59,24 @@ impl Sandbox {
     pub(super) fn start(
         &mut self,
         f: Function,
-        upcall: String,
+        upcall: Cow<'static, str>,
         args: MultiValue,
     ) -> Result<UpcallOutcome, SandboxError> {
-        let thread = match self.lua.create_thread(f) {
-            Ok(t) => t,
-            Err(e) => return Err(self.failed(&upcall, &e, None)),
+        let thread = match self.spare_threads.pop() {
+            // A spare is already in `upcall_threads`; resetting a finished
+            // thread only empties its stack and pushes `f`.
+            Some(t) if t.reset(f.clone()).is_ok() => t,
+            _ => {
+                let thread = match self.lua.create_thread(f) {
+                    Ok(t) => t,
+                    Err(e) => return Err(self.failed(&upcall, &e, None)),
+                };
+                if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
+                    return Err(self.failed(&upcall, &e, None));
+                }
+                thread
+            }
         };
-        if let Err(e) = self.prelude.upcall_threads.raw_set(&thread, true) {
-            return Err(self.failed(&upcall, &e, None));
-        }
         self.drive(
             Activation {
                 thread,
@@ -92,8 +116,15 @@ impl Sandbox {
                     return Err(self.failed(&upcall, &e, Some(spent)));
                 }
             };
-            if act.thread.status() != ThreadStatus::Resumable {
-                return Ok(UpcallOutcome::Done(values));
+            match act.thread.status() {
+                ThreadStatus::Resumable => {}
+                ThreadStatus::Finished => {
+                    if self.spare_threads.len() < SPARE_THREADS {
+                        self.spare_threads.push(act.thread);
+                    }
+                    return Ok(UpcallOutcome::Done(values));
+                }
+                _ => return Ok(UpcallOutcome::Done(values)),
             }
             let mut values = values.into_iter();
             let is_host_call =
@@ -101,7 +132,7 @@ impl Sandbox {
             if !is_host_call {
                 return Err(SandboxError::Runtime {
                     peerlet: self.name.to_string(),
-                    upcall: act.upcall,
+                    upcall: act.upcall.into_owned(),
                     message: "the upcall yielded outside a coroutine".into(),
                 });
             }
@@ -204,7 +235,10 @@ impl Sandbox {
         self.stopped = true;
         self.module = None;
         self.pending.clear();
+        self.spare_threads.clear();
         self.budget.forget_aborted();
+        super::value::forget_keys(&self.lua);
+        super::host::forget_node_strings(&self.lua);
         let _ = self.lua.globals().clear();
         // Lua shrinks its string table and stacks a step per cycle.
         for _ in 0..8 {

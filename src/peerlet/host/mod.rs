@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use mlua::{Lua, Table, Value};
+use mlua::{Lua, LuaString, Table, Value};
 
 pub use lookup::{CallRequest, CallTarget, RESERVED_METHODS};
 pub use timer::{TimerEntry, TimerSet};
@@ -159,11 +159,63 @@ pub fn install(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<(), SandboxErr
     Ok(())
 }
 
-/// A node as Lua sees it: `{id = "40 hex digits", addr = "ip:port"}`.
+/// The Lua strings of the last node [`node_to_lua`] made, and of its two
+/// field names, kept in the state's app data. deliver() builds a `from` table
+/// for every message, usually from a few senders; under a memory limit every
+/// string mlua makes costs a protected call, and formatting the address
+/// costs more. Lua strings are immutable, so sharing them is invisible to
+/// the script (the table itself is new each time).
+struct NodeStrings {
+    id_key: LuaString,
+    addr_key: LuaString,
+    last: Option<(NodeRef, LuaString, LuaString)>,
+}
+
+/// Drops the cached node strings (when a peerlet is stopped).
+pub(crate) fn forget_node_strings(lua: &Lua) {
+    let _ = lua.try_app_data_mut::<NodeStrings>().map(|c| {
+        if let Some(mut c) = c {
+            c.last = None;
+        }
+    });
+}
+
+/// A node as Lua sees it: `{id = "40 hex digits", addr = "ip:port"}`, a new
+/// table on each call.
 pub fn node_to_lua(lua: &Lua, node: &NodeRef) -> mlua::Result<Table> {
+    let cached = lua
+        .try_app_data_ref::<NodeStrings>()
+        .ok()
+        .flatten()
+        .map(|c| {
+            let hit = c
+                .last
+                .as_ref()
+                .filter(|(n, _, _)| n == node)
+                .map(|(_, id, addr)| (id.clone(), addr.clone()));
+            (c.id_key.clone(), c.addr_key.clone(), hit)
+        });
+    let (id_key, addr_key, hit) = match cached {
+        Some(c) => c,
+        None => (lua.create_string("id")?, lua.create_string("addr")?, None),
+    };
+    let (id, addr) = match hit {
+        Some(strings) => strings,
+        None => {
+            let id = lua.create_string(node.id.to_string())?;
+            let addr = lua.create_string(node.addr.to_string())?;
+            // Only a cache: if the app data is busy, go without.
+            let _ = lua.try_set_app_data(NodeStrings {
+                id_key: id_key.clone(),
+                addr_key: addr_key.clone(),
+                last: Some((*node, id.clone(), addr.clone())),
+            });
+            (id, addr)
+        }
+    };
     let t = lua.create_table_with_capacity(0, 2)?;
-    t.raw_set("id", node.id.to_string())?;
-    t.raw_set("addr", node.addr.to_string())?;
+    t.raw_set(&id_key, id)?;
+    t.raw_set(&addr_key, addr)?;
     Ok(t)
 }
 

@@ -1,6 +1,6 @@
 //! CBOR bytes back into Lua values, with the same limits as encoding.
 
-use mlua::{Lua, Value};
+use mlua::{Lua, LuaString, Value};
 
 use super::{Limits, ValueError, ValueErrorKind};
 
@@ -104,6 +104,20 @@ impl Decoder<'_> {
         }
     }
 
+    /// A map key: like [`value`](Self::value), but short strings come from
+    /// the state's [`KeyCache`].
+    fn key(&mut self, depth: usize) -> Result<Value, ValueError> {
+        let start = self.pos;
+        let (major, _, arg) = self.head()?;
+        if (major == 2 || major == 3) && arg <= KEY_CACHE_BYTES as u64 && arg <= self.remaining() {
+            let lua = self.lua;
+            let s = self.take(arg as usize)?;
+            return key_string(lua, s).map(Value::String).map_err(lua_err);
+        }
+        self.pos = start;
+        self.value(depth)
+    }
+
     fn table(&mut self, array: bool, n: u64, depth: usize) -> Result<Value, ValueError> {
         let limit = self.limits.nesting_depth;
         if depth > limit {
@@ -127,7 +141,7 @@ impl Decoder<'_> {
             let key = if array {
                 Value::Integer(i)
             } else {
-                let k = self.value(depth)?;
+                let k = self.key(depth)?;
                 match &k {
                     Value::Nil => return Err(ValueErrorKind::BadKey("nil").into()),
                     Value::Table(_) => return Err(ValueErrorKind::BadKey("table").into()),
@@ -142,6 +156,63 @@ impl Decoder<'_> {
         }
         Ok(Value::Table(t))
     }
+}
+
+/// Map keys decoded lately, as Lua strings, kept in the state's app data.
+/// The messages of one peerlet use the same few field names, and under a
+/// memory limit mlua makes every new string in a protected call. Lua
+/// strings are immutable (and short ones interned by Lua anyway), so handing
+/// out the same one is invisible to the script. Bounded: [`KEY_CACHE`]
+/// strings of at most [`KEY_CACHE_BYTES`] bytes.
+#[derive(Default)]
+struct KeyCache {
+    keys: Vec<(Vec<u8>, LuaString)>,
+    next: usize,
+}
+
+const KEY_CACHE: usize = 16;
+const KEY_CACHE_BYTES: usize = 32;
+
+/// Drops the cached keys (when a peerlet is stopped).
+pub(crate) fn forget_keys(lua: &Lua) {
+    let _ = lua.try_app_data_mut::<KeyCache>().map(|c| {
+        if let Some(mut c) = c {
+            c.keys.clear();
+        }
+    });
+}
+
+fn key_string(lua: &Lua, bytes: &[u8]) -> mlua::Result<LuaString> {
+    let hit = match lua.try_app_data_ref::<KeyCache>() {
+        Ok(Some(cache)) => cache
+            .keys
+            .iter()
+            .find(|(k, _)| k == bytes)
+            .map(|(_, s)| s.clone()),
+        _ => None,
+    };
+    if let Some(s) = hit {
+        return Ok(s);
+    }
+    let s = lua.create_string(bytes)?;
+    // Only a cache: if the app data is busy, go without.
+    if lua
+        .try_app_data_ref::<KeyCache>()
+        .is_ok_and(|c| c.is_none())
+    {
+        let _ = lua.try_set_app_data(KeyCache::default());
+    }
+    if let Ok(Some(mut cache)) = lua.try_app_data_mut::<KeyCache>() {
+        let entry = (bytes.to_vec(), s.clone());
+        if cache.keys.len() < KEY_CACHE {
+            cache.keys.push(entry);
+        } else {
+            let i = cache.next;
+            cache.keys[i] = entry;
+            cache.next = (i + 1) % KEY_CACHE;
+        }
+    }
+    Ok(s)
 }
 
 /// IEEE 754 half precision to f64 (CBOR allows it; we never write it).

@@ -275,6 +275,7 @@ mod array;
 mod decode;
 pub use array::{decode_array, encode_array};
 pub use decode::cbor_to_lua;
+pub(crate) use decode::forget_keys;
 
 #[cfg(test)]
 mod tests;

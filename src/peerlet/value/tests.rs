@@ -166,3 +166,32 @@ fn malformed_input_is_refused() {
     let half = cbor_to_lua(&lua, b"\xf9\x3e\x00", &limits).unwrap();
     assert_eq!(half, Value::Number(1.5));
 }
+
+#[test]
+fn map_keys_decode_the_same_across_many_messages() {
+    // More distinct keys than the decoder's key cache holds, short and long,
+    // text and bytes, each decoded many times.
+    let lua = Lua::new();
+    let v = eval(
+        &lua,
+        r#"local t = {}
+        for i = 1, 40 do t["k" .. i] = i end
+        t[string.rep("long", 20)] = "long"
+        t["\0\255"] = "bytes"
+        return t"#,
+    );
+    for _ in 0..5 {
+        let back = round_trip(&lua, &v);
+        let t = back.as_table().unwrap();
+        for i in 1..=40 {
+            assert_eq!(t.raw_get::<i64>(format!("k{i}")).unwrap(), i);
+        }
+        assert_eq!(t.raw_get::<String>("long".repeat(20)).unwrap(), "long");
+        assert_eq!(
+            t.raw_get::<String>(mlua::Value::String(lua.create_string(b"\0\xff").unwrap()))
+                .unwrap(),
+            "bytes"
+        );
+        assert_eq!(t.pairs::<Value, Value>().count(), 42);
+    }
+}
