@@ -50,20 +50,7 @@ fn signed_code_deploys_itself_at_the_roots_over_tcp_and_outlives_its_origin() {
         cfg.trust_files = vec![pub_file.clone()];
         Node::spawn(cfg).expect("spawn node")
     };
-    let first = spawn(None);
-    let bootstrap = first.addr();
-    let mut nodes = vec![first];
-    for _ in 1..10 {
-        nodes.push(spawn(Some(bootstrap)));
-    }
-    for n in &nodes {
-        n.wait_joined(Duration::from_secs(20)).expect("joined");
-    }
-    let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
-    let from: Vec<&NodeHandle> = nodes.iter().collect();
-    eventually(Duration::from_secs(60), || {
-        lookups_match_oracle(&from, &live, &random_keys(1, 50), 1)
-    });
+    let nodes = common::converged_ring(10, spawn);
 
     let sig = sign_source(&publisher, COUNTER.as_bytes(), "counter.lua").unwrap();
     let app = nodes[0].install_signed(COUNTER.as_bytes(), &sig).unwrap();
@@ -74,7 +61,8 @@ fn signed_code_deploys_itself_at_the_roots_over_tcp_and_outlives_its_origin() {
     for key in &keys[..10] {
         route(&nodes[0], *key, app, &code);
     }
-    let oracle = Oracle::new(live.clone());
+    let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
+    let oracle = Oracle::new(live);
     let root_of = |key: &Id, nodes: &[NodeHandle]| {
         let id = oracle.successor(key).id;
         nodes.iter().position(|n| n.id() == id).unwrap()

@@ -12,11 +12,10 @@ mod common;
 use std::time::Duration;
 
 use common::samples::{console_tcp, console_tcp_all, source};
-use common::{eventually, fast_config, lookups_match_oracle, random_keys};
+use common::{eventually, fast_config};
 use peerlet::id::{AppId, Id};
 use peerlet::node::NodeHandle;
 use peerlet::sim::Oracle;
-use peerlet::wire::NodeRef;
 
 const NODES: usize = 20;
 const CALL: Duration = Duration::from_secs(20);
@@ -101,20 +100,7 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
         cfg.chord.successors = 4;
         peerlet::node::Node::spawn(cfg).expect("spawn node")
     };
-    let first = spawn(None);
-    let bootstrap = first.addr();
-    let mut nodes = vec![first];
-    for _ in 1..NODES {
-        nodes.push(spawn(Some(bootstrap)));
-    }
-    for n in &nodes {
-        n.wait_joined(Duration::from_secs(20)).expect("joined");
-    }
-    let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
-    let from: Vec<&NodeHandle> = nodes.iter().collect();
-    eventually(Duration::from_secs(60), || {
-        lookups_match_oracle(&from, &live, &random_keys(3, 100), 3)
-    });
+    let nodes = common::converged_ring(NODES, spawn);
     let mut o = Overlay {
         nodes,
         dead: Vec::new(),

@@ -45,6 +45,29 @@ pub fn spawn_fast(join: Option<SocketAddr>) -> NodeHandle {
     Node::spawn(fast_config(join)).expect("spawn node")
 }
 
+/// `n` nodes made by `spawn` (the first creates the ring, the others join
+/// through it), once every lookup from them ends at the oracle's root.
+pub fn converged_ring(
+    n: usize,
+    spawn: impl Fn(Option<SocketAddr>) -> NodeHandle,
+) -> Vec<NodeHandle> {
+    let first = spawn(None);
+    let bootstrap = first.addr();
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        nodes.push(spawn(Some(bootstrap)));
+    }
+    for node in &nodes {
+        node.wait_joined(Duration::from_secs(20)).expect("joined");
+    }
+    let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
+    let from: Vec<&NodeHandle> = nodes.iter().collect();
+    eventually(Duration::from_secs(60), || {
+        lookups_match_oracle(&from, &live, &random_keys(1, 50), 1)
+    });
+    nodes
+}
+
 /// Polls `check` every 200 ms until it returns `Ok` or `limit` passes;
 /// returns the last error then.
 pub fn eventually(limit: Duration, mut check: impl FnMut() -> Result<(), String>) {
