@@ -1,7 +1,7 @@
 //! The peerlet manager: installs, runs, reloads and unloads peerlets on one
 //! node, one sandbox each, and drives their upcalls.
 //!
-//! Every upcall goes through [`Manager::drive`]: set the peerlet's clock and
+//! Every upcall goes through `Manager::drive`: set the peerlet's clock and
 //! routing snapshot, run (or resume) the activation in its sandbox, then act
 //! on how it ended: values back to the caller, a suspension becomes a remote
 //! call on the overlay, an abort is reported (and after too many, the

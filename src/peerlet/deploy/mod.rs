@@ -4,21 +4,21 @@
 //! for per-hop apps (PROST's central promise).
 //!
 //! - **Fetch**: first from the overlay's code store (a `Get` routed to
-//!   [`code_key`]), then from the origin node the locator names, turn and
+//!   [`code_key`](crate::peerlet::code_store::code_key)), then from the origin node the locator names, turn and
 //!   turn about, `attempts` times in all with a growing pause; a source that
 //!   sends bytes of another hash (or too many) counts as a failed attempt.
 //!   Concurrent messages for the same code share one fetch.
 //! - **Hold**: meanwhile the messages wait in one bounded queue per code
 //!   hash, in arrival order. A per-hop message is held at the hop: its
 //!   `forward` upcall runs once the code does, then it routes on.
-//! - **Check**: [`TrustPolicy::admit`] (size, hash, encoding, signature by
+//! - **Check**: [`TrustPolicy::admit`](crate::peerlet::trust::TrustPolicy::admit) (size, hash, encoding, signature by
 //!   a trusted publisher, app type allowed, app id = key ‖ name), before
 //!   anything of the code runs.
 //! - **Refuse**: a node that will not run the code remembers that (by hash)
 //!   and never fetches it again. A per-hop message then goes on unchanged
 //!   (graceful degradation); an end-node message or call goes on to the
 //!   next member of the key's replica set, and when every one of them
-//!   refuses, its sender gets an [`AppKind::Undelivered`] (a call: an error
+//!   refuses, its sender gets an [`AppKind::Undelivered`](crate::wire::AppKind::Undelivered) (a call: an error
 //!   reply).
 //! - **Update**: a message whose locator names other code than the running
 //!   version's is held while that code is fetched; if it is a newer version
@@ -26,20 +26,24 @@
 //!   an older one is remembered as superseded and never fetched again.
 //! - **Give up**: after the last attempt the held messages are dropped with
 //!   a report (per-hop ones go on unchanged), and senders are told.
+//!
+//! Here: admission, holding, checking and starting; `fetch.rs`: the
+//! requests for code; `refuse.rs`: passing refused messages on.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use serde_bytes::ByteBuf;
-
-use super::code_store::{code_key, CodeMsg};
 use super::manager::Manager;
 use super::package::{hex, PackageError};
 use super::refusal::RefusalReason;
 use crate::chord::Time;
 use crate::id::AppId;
 use crate::kbr::Api;
-use crate::wire::{AppKind, AppMessage, AppType, Body, CodeLocator, NodeRef, RoutedMessage};
+use crate::wire::{AppMessage, AppType, Body, CodeLocator, NodeRef, RoutedMessage};
+use fetch::{Fetch, Source, State};
+
+mod fetch;
+mod refuse;
 
 /// How nodes fetch and deploy code.
 #[derive(Clone, Debug)]
@@ -98,33 +102,6 @@ pub(super) enum Held {
     Deliver(RoutedMessage),
     /// A per-hop message stopped at this hop on its way to `next`.
     Forward(RoutedMessage, NodeRef),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Store,
-    Origin(NodeRef),
-}
-
-enum State {
-    Asking {
-        req: u64,
-        source: Source,
-        deadline: Time,
-    },
-    Waiting {
-        until: Time,
-    },
-}
-
-struct Fetch {
-    locator: CodeLocator,
-    app: AppId,
-    started: Time,
-    attempts: u32,
-    state: State,
-    queue: VecDeque<Held>,
-    last_error: String,
 }
 
 /// How held messages end.
@@ -292,67 +269,6 @@ impl Manager {
         }
     }
 
-    /// Sends the next request for code `hash`: the store on even attempts
-    /// (and always, if there is no origin), the origin on odd ones.
-    fn ask(&mut self, api: &mut Api<'_>, hash: [u8; 32]) {
-        let req = self.fresh_call_id();
-        let timeout = self.cfg.deploy.fetch_timeout;
-        let me = api.id().id;
-        let Some(f) = self.deploy.fetches.get_mut(&hash) else {
-            return;
-        };
-        let origin = f.locator.origin.filter(|o| o.id != me);
-        let source = match origin {
-            Some(o) if f.attempts % 2 == 1 => Source::Origin(o),
-            _ => Source::Store,
-        };
-        let get = CodeMsg::Get { hash, req }.to_app_message();
-        match source {
-            Source::Store => {
-                api.route(code_key(&hash), get, None);
-            }
-            Source::Origin(node) => {
-                api.send(node, get);
-            }
-        }
-        f.attempts += 1;
-        f.state = State::Asking {
-            req,
-            source,
-            deadline: api.now() + timeout,
-        };
-        self.deploy.reqs.insert(req, hash);
-    }
-
-    /// A `Got` answer to one of our requests.
-    pub(super) fn got_code(
-        &mut self,
-        api: &mut Api<'_>,
-        hash: [u8; 32],
-        req: u64,
-        package: Option<ByteBuf>,
-    ) {
-        if self.deploy.reqs.get(&req) != Some(&hash) {
-            return;
-        }
-        self.deploy.reqs.remove(&req);
-        let Some(f) = self.deploy.fetches.get(&hash) else {
-            return;
-        };
-        let source = match f.state {
-            State::Asking { req: r, source, .. } if r == req => source,
-            _ => return,
-        };
-        let from = match source {
-            Source::Store => "the code store".to_string(),
-            Source::Origin(o) => format!("origin {o:?}"),
-        };
-        match package {
-            None => self.attempt_failed(api, hash, format!("{from} does not have it")),
-            Some(bytes) => self.admit_fetched(api, hash, bytes.into_vec(), source, &from),
-        }
-    }
-
     fn admit_fetched(
         &mut self,
         api: &mut Api<'_>,
@@ -421,60 +337,6 @@ impl Manager {
         self.finish(api, hash, Outcome::Refused(reason), None);
     }
 
-    fn attempt_failed(&mut self, api: &mut Api<'_>, hash: [u8; 32], why: String) {
-        let (max, backoff) = (self.cfg.deploy.attempts, self.cfg.deploy.backoff);
-        let Some(f) = self.deploy.fetches.get_mut(&hash) else {
-            return;
-        };
-        f.last_error = why;
-        if f.attempts >= max {
-            let reason = format!(
-                "code {} not fetched after {} requests (last: {})",
-                hex(&hash[..8]),
-                f.attempts,
-                f.last_error
-            );
-            let line = format!("app {}: {reason}", f.app);
-            self.report(line);
-            return self.finish(api, hash, Outcome::Failed(reason), None);
-        }
-        // The first miss goes straight to the other source; then pause.
-        let pause = match f.attempts {
-            0 | 1 => Duration::ZERO,
-            n => backoff * 2u32.saturating_pow(n - 2),
-        };
-        if pause.is_zero() {
-            self.ask(api, hash);
-        } else {
-            f.state = State::Waiting {
-                until: api.now() + pause,
-            };
-        }
-    }
-
-    /// Requests whose answer is overdue fail; pauses that are over ask again.
-    pub(super) fn fire_fetches(&mut self, api: &mut Api<'_>) {
-        let now = api.now();
-        let due: Vec<([u8; 32], bool)> = self
-            .deploy
-            .fetches
-            .iter()
-            .filter_map(|(h, f)| match f.state {
-                State::Asking { deadline, .. } if deadline <= now => Some((*h, true)),
-                State::Waiting { until } if until <= now => Some((*h, false)),
-                _ => None,
-            })
-            .collect();
-        for (hash, overdue) in due {
-            if overdue {
-                let secs = self.cfg.deploy.fetch_timeout.as_secs_f64();
-                self.attempt_failed(api, hash, format!("no answer in {secs} s"));
-            } else {
-                self.ask(api, hash);
-            }
-        }
-    }
-
     /// Ends fetch `hash`: its held messages run, go on, or are dropped.
     fn finish(
         &mut self,
@@ -515,83 +377,6 @@ impl Manager {
         let mut chosen = next;
         if self.forward_message(api, &mut msg, &mut chosen) {
             api.resume_route(msg, (chosen.id != next.id).then_some(chosen));
-        }
-    }
-
-    /// This node will not run `msg`'s app: pass the message on to the next
-    /// replica of its key that has not refused it, or tell its sender.
-    pub(super) fn refuse(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, reason: &str) {
-        let Body::App(app_msg) = &msg.body else {
-            return;
-        };
-        let me = api.id();
-        let replicas = self.cfg.deploy.replicas;
-        let mut refused_by = app_msg.refused_by.clone();
-        refused_by.push(me.id);
-        // A message sent to one node (not routed to a key) has no replicas.
-        let routed = !msg.direct || !app_msg.refused_by.is_empty();
-        // The replica set is the root and its successors; a replica past the
-        // root does not see the key in its own stretch of ring, so it passes
-        // the message to its successor.
-        let next = api
-            .replica_set(&msg.key, replicas)
-            .into_iter()
-            .chain(api.table().successors().iter().copied())
-            .find(|n| !refused_by.contains(&n.id));
-        match next {
-            Some(next) if routed && refused_by.len() < replicas => {
-                let mut on = msg.clone();
-                if let Body::App(a) = &mut on.body {
-                    a.refused_by = refused_by;
-                }
-                self.report(format!(
-                    "app {}: message to key {} not run here ({reason}); passed on to {next:?}",
-                    app_msg.app,
-                    msg.key.short(8)
-                ));
-                api.pass_on(on, next);
-            }
-            _ => {
-                let tried = refused_by.len();
-                self.undelivered(api, msg, &format!("refused by {tried} node(s); {reason}"));
-            }
-        }
-    }
-
-    /// Tells the sender of `msg` that it was not delivered.
-    fn undelivered(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, reason: &str) {
-        let Body::App(a) = &msg.body else {
-            return;
-        };
-        self.report(format!(
-            "app {}: message to key {} from {:?} not delivered: {reason}",
-            a.app,
-            msg.key.short(8),
-            msg.source
-        ));
-        match &a.kind {
-            AppKind::Call { call, .. } => {
-                let to = super::manager::Served {
-                    from: msg.source,
-                    call: *call,
-                };
-                self.reply_error(api, a.app, to, &format!("not delivered: {reason}"));
-            }
-            AppKind::Message => {
-                let notice = AppMessage {
-                    app: a.app,
-                    app_type: a.app_type,
-                    code: None,
-                    data: a.data.clone(),
-                    kind: AppKind::Undelivered {
-                        key: msg.key,
-                        reason: reason.to_string(),
-                    },
-                    refused_by: Vec::new(),
-                };
-                api.send(msg.source, notice);
-            }
-            AppKind::Reply { .. } | AppKind::Undelivered { .. } => {}
         }
     }
 }

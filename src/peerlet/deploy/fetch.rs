@@ -1,0 +1,163 @@
+//! Fetching code: the store first, then the origin, turn and turn about,
+//! with a growing pause; each request waits `fetch_timeout` for its answer.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_bytes::ByteBuf;
+
+use super::{Held, Outcome};
+use crate::chord::Time;
+use crate::id::AppId;
+use crate::kbr::Api;
+use crate::peerlet::code_store::{code_key, CodeMsg};
+use crate::peerlet::manager::Manager;
+use crate::peerlet::package::hex;
+use crate::wire::{CodeLocator, NodeRef};
+
+/// Who a request for code goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    Store,
+    Origin(NodeRef),
+}
+
+/// Where a fetch stands: a request out, or a pause before the next one.
+pub(super) enum State {
+    Asking {
+        req: u64,
+        source: Source,
+        deadline: Time,
+    },
+    Waiting {
+        until: Time,
+    },
+}
+
+/// One code hash being fetched, and the messages waiting for it.
+pub(super) struct Fetch {
+    pub(super) locator: CodeLocator,
+    pub(super) app: AppId,
+    pub(super) started: Time,
+    pub(super) attempts: u32,
+    pub(super) state: State,
+    pub(super) queue: VecDeque<Held>,
+    pub(super) last_error: String,
+}
+
+impl Manager {
+    /// Sends the next request for code `hash`: the store on even attempts
+    /// (and always, if there is no origin), the origin on odd ones.
+    pub(super) fn ask(&mut self, api: &mut Api<'_>, hash: [u8; 32]) {
+        let req = self.fresh_call_id();
+        let timeout = self.cfg.deploy.fetch_timeout;
+        let me = api.id().id;
+        let Some(f) = self.deploy.fetches.get_mut(&hash) else {
+            return;
+        };
+        let origin = f.locator.origin.filter(|o| o.id != me);
+        let source = match origin {
+            Some(o) if f.attempts % 2 == 1 => Source::Origin(o),
+            _ => Source::Store,
+        };
+        let get = CodeMsg::Get { hash, req }.to_app_message();
+        match source {
+            Source::Store => {
+                api.route(code_key(&hash), get, None);
+            }
+            Source::Origin(node) => {
+                api.send(node, get);
+            }
+        }
+        f.attempts += 1;
+        f.state = State::Asking {
+            req,
+            source,
+            deadline: api.now() + timeout,
+        };
+        self.deploy.reqs.insert(req, hash);
+    }
+
+    /// A `Got` answer to one of our requests.
+    pub(in crate::peerlet) fn got_code(
+        &mut self,
+        api: &mut Api<'_>,
+        hash: [u8; 32],
+        req: u64,
+        package: Option<ByteBuf>,
+    ) {
+        if self.deploy.reqs.get(&req) != Some(&hash) {
+            return;
+        }
+        self.deploy.reqs.remove(&req);
+        let Some(f) = self.deploy.fetches.get(&hash) else {
+            return;
+        };
+        let source = match f.state {
+            State::Asking { req: r, source, .. } if r == req => source,
+            _ => return,
+        };
+        let from = match source {
+            Source::Store => "the code store".to_string(),
+            Source::Origin(o) => format!("origin {o:?}"),
+        };
+        match package {
+            None => self.attempt_failed(api, hash, format!("{from} does not have it")),
+            Some(bytes) => self.admit_fetched(api, hash, bytes.into_vec(), source, &from),
+        }
+    }
+
+    pub(super) fn attempt_failed(&mut self, api: &mut Api<'_>, hash: [u8; 32], why: String) {
+        let (max, backoff) = (self.cfg.deploy.attempts, self.cfg.deploy.backoff);
+        let Some(f) = self.deploy.fetches.get_mut(&hash) else {
+            return;
+        };
+        f.last_error = why;
+        if f.attempts >= max {
+            let reason = format!(
+                "code {} not fetched after {} requests (last: {})",
+                hex(&hash[..8]),
+                f.attempts,
+                f.last_error
+            );
+            let line = format!("app {}: {reason}", f.app);
+            self.report(line);
+            return self.finish(api, hash, Outcome::Failed(reason), None);
+        }
+        // The first miss goes straight to the other source; then pause.
+        let pause = match f.attempts {
+            0 | 1 => Duration::ZERO,
+            n => backoff * 2u32.saturating_pow(n - 2),
+        };
+        if pause.is_zero() {
+            self.ask(api, hash);
+        } else {
+            f.state = State::Waiting {
+                until: api.now() + pause,
+            };
+        }
+    }
+
+    /// Requests whose answer is overdue fail; pauses that are over ask again.
+    pub(in crate::peerlet) fn fire_fetches(&mut self, api: &mut Api<'_>) {
+        let now = api.now();
+        let due: Vec<([u8; 32], bool)> = self
+            .deploy
+            .fetches
+            .iter()
+            .filter_map(|(h, f)| match f.state {
+                State::Asking { deadline, .. } if deadline <= now => Some((*h, true)),
+                State::Waiting { until } if until <= now => Some((*h, false)),
+                _ => None,
+            })
+            .collect();
+        for (hash, overdue) in due {
+            if overdue {
+                let secs = self.cfg.deploy.fetch_timeout.as_secs_f64();
+                self.attempt_failed(api, hash, format!("no answer in {secs} s"));
+            } else {
+                self.ask(api, hash);
+            }
+        }
+    }
+}
