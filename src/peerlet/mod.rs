@@ -1,8 +1,8 @@
 //! Peerlets: signed Lua applications, each in its own sandboxed Lua state.
 //!
 //! Modules:
-//! - [`manager`], [`app`]: installing, running, reloading peerlets; their upcalls
-//!   and remote calls as the KBR layer's default application.
+//! - [`manager`], `install`, [`app`]: installing, running, reloading peerlets;
+//!   their upcalls and remote calls as the KBR layer's default application.
 //! - [`deploy`], [`code_store`], `signed`: code fetched by the code locator and
 //!   started on demand; the overlay's own code store; signed installs.
 //! - [`host`]: the Lua host API (`kbr`, `peerlet`, `timer`, `clock`, `log`, `store`).
@@ -80,6 +80,7 @@ pub mod deploy;
 mod error;
 pub mod header;
 pub mod host;
+mod install;
 mod limits;
 pub mod manager;
 pub mod package;
