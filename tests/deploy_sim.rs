@@ -357,3 +357,35 @@ fn a_console_call_by_peerlet_name_deploys_the_peerlet_at_the_keys_root() {
     let err = unknown.unwrap_err();
     assert!(err.contains("no peerlet named `nope`"), "{err}");
 }
+
+#[test]
+fn no_peerlet_can_take_the_consoles_name() {
+    let mut o = Overlay::new(3, 51, &ManagerConfig::default());
+    assert_eq!(o.eval(0, "1 + 1"), Ok("2".into()));
+    let impostor = "--@peerlet name=console type=end-node version=1\nreturn {}\n";
+    let sig =
+        peerlet::peerlet::signing::sign_source(&o.publisher, impostor.as_bytes(), "c.lua").unwrap();
+    let m = o.managers[0].clone();
+    let err = o
+        .net
+        .with_node(0, |k, now| {
+            m.0.borrow_mut()
+                .install_signed(&mut k.api(now), impostor.as_bytes(), &sig)
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("belongs to the node's console"),
+        "{err}"
+    );
+    let local = o.net.with_node(0, |k, now| {
+        m.0.borrow_mut()
+            .install_local(&mut k.api(now), "console.lua", b"return {}")
+    });
+    assert!(local.is_err(), "not even as the node's own");
+    assert_eq!(o.eval(0, "x = 40"), Ok(String::new()));
+    assert_eq!(
+        o.eval(0, "x + 2"),
+        Ok("42".into()),
+        "the console still works"
+    );
+}

@@ -68,7 +68,7 @@ impl Manager {
         let Some(waiting) = self.console_waiting.take() else {
             return false;
         };
-        if let Some(app) = self.by_name(CONSOLE).map(|p| p.app) {
+        if let Some(app) = self.peerlets.get(&self.console_app()).map(|p| p.app) {
             if let Some(p) = self.peerlets.get_mut(&app) {
                 p.sandbox.cancel(waiting.call);
             }
@@ -89,8 +89,7 @@ impl Manager {
         call: CallId,
         outcome: &Result<UpcallOutcome, SandboxError>,
     ) {
-        if self.console_waiting.as_ref().is_none_or(|w| w.call != call)
-            || self.by_name(CONSOLE).is_none_or(|p| p.app != app)
+        if self.console_waiting.as_ref().is_none_or(|w| w.call != call) || self.console_app() != app
         {
             return;
         }
@@ -142,11 +141,16 @@ impl Manager {
         }
     }
 
+    /// The console's app id: no other peerlet may take the name.
+    pub(super) fn console_app(&self) -> AppId {
+        AppId::derive(&self.cfg.local_publisher, CONSOLE)
+    }
+
     /// The console peerlet, installed on first use and replaced when it was
     /// stopped; the note says when a stopped console was replaced.
     fn console(&mut self, api: &mut Api<'_>) -> Result<(AppId, Option<String>), InstallError> {
         let mut note = None;
-        if let Some(p) = self.by_name(CONSOLE) {
+        if let Some(p) = self.peerlets.get(&self.console_app()) {
             if !p.is_stopped() {
                 return Ok((p.app, None));
             }
@@ -158,7 +162,7 @@ impl Manager {
             // Its waiting line, if any, will never be answered.
             self.console_waiting = None;
         }
-        let app = AppId::derive(&self.cfg.local_publisher, CONSOLE);
+        let app = self.console_app();
         let spec = super::PeerletSpec {
             name: CONSOLE,
             app,

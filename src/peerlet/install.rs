@@ -36,6 +36,9 @@ impl Manager {
                 })?
             }
         };
+        if header.name == super::console::CONSOLE {
+            return Err(InstallError::Reserved(header.name));
+        }
         let spec = PeerletSpec {
             name: &header.name,
             app: AppId::derive(&self.cfg.local_publisher, &header.name),

@@ -82,6 +82,8 @@ pub enum InstallError {
     },
     #[error("no peerlet named `{0}` is installed")]
     Unknown(String),
+    #[error("the name `{0}` belongs to the node's console; give the peerlet another name")]
+    Reserved(String),
 }
 
 /// Counters of one peerlet, for `.apps` and the node's stats.

@@ -58,6 +58,9 @@ impl Manager {
         encoded: Vec<u8>,
         locator: CodeLocator,
     ) -> Result<AppId, InstallError> {
+        if verified.name() == super::console::CONSOLE {
+            return Err(InstallError::Reserved(verified.name().to_string()));
+        }
         if let Some(old) = self.peerlets.get(&verified.app_id()) {
             if old.version > verified.version() {
                 return Err(InstallError::Older {
