@@ -63,3 +63,20 @@ fn lookups_reach_the_oracle_root_through_crashes_and_leaves() {
         "no outgoing queue should overflow in a quiet ring"
     );
 }
+
+#[test]
+fn joining_through_an_unreachable_node_fails_with_the_reason() {
+    // A port nobody listens on: bound, then freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let node = common::spawn_fast(Some(port));
+    match node.wait_joined(Duration::from_secs(60)) {
+        Err(peerlet::node::NodeError::JoinFailed { reason, .. }) => {
+            assert!(reason.contains(&format!("cannot reach {port}")), "{reason}");
+        }
+        other => panic!("expected a failed join, got {other:?}"),
+    }
+    node.kill();
+}

@@ -163,6 +163,29 @@ impl Chord {
 
     /// Forgets a failed peer and re-routes whatever was on its way to it.
     pub(super) fn peer_failed(&mut self, now: Time, addr: SocketAddr) {
+        if matches!(self.phase, Phase::Joining { bootstrap, .. } if bootstrap == addr) {
+            // The transport could not reach the bootstrap node (connection
+            // refused, say): this join attempt has failed now, not at its
+            // deadline.
+            let join: Vec<u64> = self
+                .requests
+                .iter()
+                .filter(|(_, r)| match r {
+                    Request::Lookup { purpose, .. } => *purpose == LookupPurpose::Join,
+                    // The join lookup's hop to the bootstrap goes with it.
+                    Request::Hop { to, .. } => *to == addr,
+                    _ => false,
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            let had_lookup = join
+                .iter()
+                .any(|id| matches!(self.requests.remove(id), Some(Request::Lookup { .. })));
+            if had_lookup {
+                self.join_attempt_failed(now, "cannot reach");
+                return;
+            }
+        }
         self.dead.insert(addr, now + self.cfg.dead_memory);
         self.table.remove(addr);
         let lost: Vec<u64> = self
@@ -267,7 +290,7 @@ impl Chord {
                 purpose,
                 attempt,
             } => match purpose {
-                LookupPurpose::Join => self.join_attempt_failed(now),
+                LookupPurpose::Join => self.join_attempt_failed(now, "no answer from"),
                 LookupPurpose::Finger(_) => {}
                 // The answer (or a hop's ack) may have been lost: ask again.
                 LookupPurpose::User if attempt + 1 < self.cfg.lookup_attempts => {
@@ -306,7 +329,9 @@ impl Chord {
         self.send_hop_attempt(now, msg, bootstrap, false, self.cfg.hop_attempts);
     }
 
-    fn join_attempt_failed(&mut self, now: Time) {
+    /// One join attempt through the bootstrap node failed (`why`, followed
+    /// by its address, says how); try again, or give up after the last.
+    fn join_attempt_failed(&mut self, now: Time, why: &str) {
         if let Phase::Joining { bootstrap, attempt } = self.phase {
             if attempt + 1 < self.cfg.join_attempts {
                 self.phase = Phase::Joining {
@@ -316,7 +341,7 @@ impl Chord {
                 self.send_join_lookup(now, bootstrap);
             } else {
                 self.phase = Phase::Idle;
-                let reason = format!("no answer from {bootstrap} after {} attempts", attempt + 1);
+                let reason = format!("{why} {bootstrap} after {} attempts", attempt + 1);
                 self.events.push_back(Event::JoinFailed { reason });
             }
         }
