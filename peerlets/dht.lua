@@ -9,9 +9,9 @@
 -- a value survives up to r-1 replica failures between two such repairs.
 -- Between two copies of an item, the higher version wins.
 --
--- From the REPL (DHT: this peerlet's app id, as `.apps` shows it; a peerlet
--- calling its own kind leaves the app id out):
---   dht = peerlet.lookup(kbr.key("colour"), DHT)
+-- From the REPL of a node that runs it (name it, or give its app id as
+-- `.apps` shows it; a peerlet calling its own kind leaves the app out):
+--   dht = peerlet.lookup(kbr.key("colour"), "dht")
 --   dht:put("colour", "blue")      --> 1             (the version written)
 --   dht:put("colour", "red", 7)    --> 7             (an explicit version)
 --   dht:put("colour", "old", 3)    --> nil  "stale version 3 (have 7)"

@@ -8,8 +8,8 @@
 -- register again before it runs out, or the entry disappears. A provider
 -- that crashes is forgotten by itself, with nobody telling the directory.
 --
--- From the REPL (DIR: this peerlet's app id, as `.apps` shows it):
---   d = peerlet.lookup(kbr.key("printers"), DIR)
+-- From the REPL of a node that runs it (by name, or by its app id):
+--   d = peerlet.lookup(kbr.key("printers"), "directory")
 --   d:register("printers", "lpr://10.0.0.7", 60)   --> true  (listed for 60 s)
 --   d:find("printers")                 --> {"lpr://10.0.0.7"}
 --   d:unregister("printers", "lpr://10.0.0.7")     --> true

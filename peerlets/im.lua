@@ -12,9 +12,9 @@
 -- call lands at whichever node owns that id now, which refuses it, and the
 -- message waits as for a user who logged out.
 --
--- From the REPL on the node you are at (IM: this peerlet's app id, as
+-- From the REPL on the node you are at (by name, or by its app id as
 -- `.apps` shows it; a handle on your own id reaches your own node):
---   im = peerlet.lookup(kbr.id().id, IM)
+--   im = peerlet.lookup(kbr.id().id, "im")
 --   im:login("bob")                 --> 2        (messages that waited)
 --   im:send("bob", "alice", "hi")   --> "delivered"  (or "queued")
 --   im:read("bob")                  --> {{at = 12.5, from = "alice", text = "hello"}, ...}

@@ -16,9 +16,9 @@
 -- child directly; when a tree node crashes, its children's next joins route
 -- around it and graft them back onto the tree.
 --
--- From the REPL (SCRIBE: this peerlet's app id, as `.apps` shows it; a handle
+-- From the REPL (by name, or by its app id as `.apps` shows it; a handle
 -- on your own id reaches your own node):
---   s = peerlet.lookup(kbr.id().id, SCRIBE)
+--   s = peerlet.lookup(kbr.id().id, "scribe")
 --   s:join("news")                 --> true
 --   s:publish("news", "hello")     --> true   (from any node, member or not)
 --   s:received("news")             --> {"hello"}

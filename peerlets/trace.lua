@@ -10,9 +10,9 @@
 -- Times are each node's clock.now(), seconds since that node started; on a
 -- simulated ring they share one virtual clock.
 --
--- From the REPL (TRACE: this peerlet's app id, as `.apps` shows it; a handle
+-- From the REPL (by name, or by its app id as `.apps` shows it; a handle
 -- on your own id reaches your own node):
---   t = peerlet.lookup(kbr.id().id, TRACE)
+--   t = peerlet.lookup(kbr.id().id, "trace")
 --   id = t:trace(kbr.key("somewhere"))    --> 1
 --   t:show(id)   --> "3 hops: 5f1c0a9e @12.031 > 8d02b7c4 @12.058 > ..."
 --   t:path(id)   --> {{node = {id = ..., addr = ...}, time = 12.031}, ...}
