@@ -36,7 +36,9 @@ Meta commands:
                       trusts that key, else unsigned as this node's own
   .reload NAME [FILE] swap the code of peerlet NAME for FILE (default: the
                       file it was loaded from); its save()/restore(state)
-                      hand the state over
+                      hand the state over; a signed peerlet's new code is
+                      signed like .load's (other nodes update by traffic
+                      when its version= is higher)
   .unload NAME        remove peerlet NAME
   .trace KEY          route a probe to KEY (40 hex digits, else a name
                       hashed like kbr.key) and list each hop: number, id,

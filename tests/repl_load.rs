@@ -105,6 +105,21 @@ fn load_signs_with_the_nodes_trusted_key() {
     let apps = stdout(&eval(&socket, ".apps"));
     let line = apps.lines().find(|l| l.starts_with("greeter ")).unwrap();
     assert!(!line.contains("local (unsigned)"), "{apps}");
+    // .reload of a signed peerlet signs the new code too: same app id,
+    // still signed (so its messages carry the new code's locator).
+    let reloaded = stdout(&eval(&socket, ".reload greeter"));
+    assert!(reloaded.contains("signed here with"), "{reloaded}");
+    let app = line.split_whitespace().nth(1).unwrap();
+    assert!(reloaded.contains(app), "same app id: {reloaded}");
+    let apps = stdout(&eval(&socket, ".apps"));
+    let line = apps.lines().find(|l| l.starts_with("greeter ")).unwrap();
+    assert!(!line.contains("local (unsigned)"), "{apps}");
+    // Without a usable key, a signed peerlet is not swapped for unsigned code.
+    std::fs::remove_file(data.join("peerlet.key")).unwrap();
+    let refused = eval(&socket, ".reload greeter");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("the running peerlet is signed"), "{err}");
     drop(node);
 
     // The same key, not trusted: the node installs the file as its own

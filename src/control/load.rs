@@ -37,6 +37,28 @@ pub struct Loaded {
 /// Installs the peerlet at `path` on `node`; `data_dir` is where the
 /// node's own key may be.
 pub fn load(node: &NodeHandle, data_dir: Option<&Path>, path: &Path) -> Result<Loaded, String> {
+    load_as(node, data_dir, path, false)
+}
+
+/// [`load`] for `.reload` of a signed peerlet: the new code must be signed
+/// too (a `.minisig` or the node's trusted key), so that it keeps its app
+/// id and its messages carry the new code's locator. It replaces the
+/// running version here (with `save`/`restore`) unless it is older; other
+/// nodes take it up by traffic only if its `version=` is higher.
+pub fn reload_signed(
+    node: &NodeHandle,
+    data_dir: Option<&Path>,
+    path: &Path,
+) -> Result<Loaded, String> {
+    load_as(node, data_dir, path, true)
+}
+
+fn load_as(
+    node: &NodeHandle,
+    data_dir: Option<&Path>,
+    path: &Path,
+    signed_only: bool,
+) -> Result<Loaded, String> {
     let source = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let chunk = path
         .file_name()
@@ -75,6 +97,13 @@ pub fn load(node: &NodeHandle, data_dir: Option<&Path>, path: &Path) -> Result<L
         },
         Err(e) => return Err(format!("{}: {e}", sig_path.display())),
     };
+    if signed_only && signature.is_none() {
+        return Err(format!(
+            "the running peerlet is signed, and {} would not be ({how}): sign it \
+             (peerlet sign) or give this node a trusted key of its own",
+            path.display()
+        ));
+    }
     let installed = node.with_peerlets(move |m, api| {
         let app = match &signature {
             Some(sig) => m.install_signed(api, &source, sig),

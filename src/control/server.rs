@@ -227,6 +227,25 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
                     "peerlet `{name}` was not loaded from a file here: give .reload {name} FILE"
                 )
             })?;
+            let n = name.clone();
+            let signed = node
+                .with_peerlets(move |m, _| m.by_name(&n).map(|p| p.code.is_some()))
+                .map_err(|e| e.to_string())?;
+            if signed == Some(true) {
+                let data_dir = served.socket.parent();
+                return match super::load::reload_signed(node, data_dir, &path) {
+                    Ok(l) if l.name == name => Ok(Response::Ok(format!(
+                        "reloaded `{name}` ({}), app {}",
+                        l.how, l.app
+                    ))),
+                    Ok(l) => Ok(Response::Error(format!(
+                        "{} holds peerlet `{}`, not `{name}`: it was installed beside it",
+                        path.display(),
+                        l.name
+                    ))),
+                    Err(e) => Ok(Response::Error(e)),
+                };
+            }
             let source = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             on_node(node.with_peerlets(move |m, api| {
                 let app = m.reload(api, &name, &source).map_err(|e| e.to_string())?;
