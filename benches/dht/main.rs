@@ -39,7 +39,10 @@ fn main() {
     println!(
         "dht latency, {NODES} nodes on 127.0.0.1, {OPS} puts and {OPS} gets of 64-byte values"
     );
-    let console = peerlet_latency();
+    let console = peerlet_latency(None);
+    // Twenty nodes fit in one successor list, so most calls above reach
+    // the root in one hop; with lists of 4 (as in the tests) they route.
+    peerlet_latency(Some(4));
     if opendht.is_ok() {
         opendht_latency(&console);
     }
@@ -76,12 +79,19 @@ struct Figures {
     get: (Duration, Duration),
 }
 
-fn peerlet_latency() -> Figures {
-    let nodes = ring(NODES);
+/// `successors`: the length of the successor lists, if not the default.
+fn peerlet_latency(successors: Option<usize>) -> Figures {
+    let nodes = ring(NODES, successors);
     let src = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/peerlets/dht.lua")).unwrap();
+    // A peerlet whose one method does nothing: what a handle call costs
+    // without dht.lua's work.
+    let ping = "--@peerlet name=ping type=end-node version=1\n\
+                local P = {}\nfunction P.ping() return 1 end\nreturn P\n";
     for n in &nodes {
         n.install_local("dht.lua", &src).unwrap();
+        n.install_local("ping.lua", ping.as_bytes()).unwrap();
     }
+    let ping_app = AppId::derive(b"peerlet local publisher", "ping").to_string();
     let app = app().to_string();
     let mut rng = Rng::new(1);
     // The cost of a console line that does no routing: what every figure
@@ -94,26 +104,42 @@ fn peerlet_latency() -> Figures {
         bare.push(t.elapsed());
     }
     let (mut puts, mut gets, mut found) = (Vec::new(), Vec::new(), 0);
+    let mut errors = Vec::new();
     for i in 0..OPS {
         let item = format!("bench-{i}");
         let a = rng.below(NODES as u64) as usize;
         let b = (a + 1 + rng.below(NODES as u64 - 1) as usize) % NODES;
         let handle = format!("peerlet.lookup(kbr.key({item:?}), {app:?})");
         let t = Instant::now();
-        console(
+        let put = console(
             &nodes[a],
             &format!("return {handle}:put({item:?}, {:?})", value(i)),
-        )
-        .unwrap();
-        puts.push(t.elapsed());
+        );
+        match put {
+            Ok(_) => puts.push(t.elapsed()),
+            Err(e) => errors.push(format!("put: {e}")),
+        }
         let t = Instant::now();
-        let got = console(&nodes[b], &format!("return {handle}:get({item:?})")).unwrap();
-        gets.push(t.elapsed());
-        if got.contains(&value(i)) {
-            found += 1;
+        match console(&nodes[b], &format!("return {handle}:get({item:?})")) {
+            Ok(got) => {
+                gets.push(t.elapsed());
+                if got.contains(&value(i)) {
+                    found += 1;
+                }
+            }
+            Err(e) => errors.push(format!("get: {e}")),
         }
     }
-    let hops = mean_hops(&nodes, &mut rng);
+    let (hops, lookup_times) = lookups(&nodes, &mut rng);
+    let mut pings = Vec::new();
+    for i in 0..OPS {
+        let n = &nodes[rng.below(NODES as u64) as usize];
+        let code = format!("return peerlet.lookup(kbr.key('p{i}'), {ping_app:?}):ping()");
+        let t = Instant::now();
+        if console(n, &code).is_ok() {
+            pings.push(t.elapsed());
+        }
+    }
     println!();
     println!(
         "peerlet, dht.lua (r = 3), node threads in one process, mean hops to a root {hops:.2}:"
@@ -125,6 +151,25 @@ fn peerlet_latency() -> Figures {
         "  baseline: a console line that routes nothing (`return 1`)",
         &bare,
     );
+    row(
+        "  baseline: a KBR lookup round trip (no Lua)",
+        &lookup_times,
+    );
+    if pings.is_empty() {
+        println!("  baseline: no-op handle calls all failed");
+    } else {
+        row(
+            "  baseline: a console line calling a no-op method at a key's root",
+            &pings,
+        );
+    }
+    if !errors.is_empty() {
+        println!(
+            "  calls that failed (left out of the figures): {}; first: {}",
+            errors.len(),
+            errors[0]
+        );
+    }
     Figures {
         put: (percentile(&puts, 0.5), percentile(&puts, 0.99)),
         get: (percentile(&gets, 0.5), percentile(&gets, 0.99)),
@@ -206,22 +251,30 @@ fn console(node: &NodeHandle, code: &str) -> Result<String, String> {
         .map_err(|_| "no answer within 20 s".to_string())?
 }
 
-fn mean_hops(nodes: &[NodeHandle], rng: &mut Rng) -> f64 {
+/// Mean hops of `OPS` lookups of random keys from random nodes, and their
+/// round trips: the routing floor under every dht call.
+fn lookups(nodes: &[NodeHandle], rng: &mut Rng) -> (f64, Vec<Duration>) {
     let mut hops = 0;
-    for _ in 0..200 {
+    let mut times = Vec::new();
+    for _ in 0..OPS {
         let n = &nodes[rng.below(nodes.len() as u64) as usize];
+        let t = Instant::now();
         hops += n.lookup(rng.id()).unwrap().hops as usize;
+        times.push(t.elapsed());
     }
-    hops as f64 / 200.0
+    (hops as f64 / OPS as f64, times)
 }
 
-/// A converged ring of `n` node threads with the default Chord settings
-/// (stabilize every 30 s, successor lists of 32) except faster periods
-/// while it forms.
-fn ring(n: usize) -> Vec<NodeHandle> {
+/// A converged ring of `n` node threads with the default Chord settings,
+/// except the fast periods of the TCP tests (so it converges in seconds)
+/// and `successors` when given.
+fn ring(n: usize, successors: Option<usize>) -> Vec<NodeHandle> {
     let cfg = |join| {
         let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
         c.join = join;
+        if let Some(s) = successors {
+            c.chord.successors = s;
+        }
         let ms = Duration::from_millis;
         c.chord.stabilize_every = ms(150);
         c.chord.check_predecessor_every = ms(150);
