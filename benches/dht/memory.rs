@@ -1,6 +1,7 @@
 //! Memory per node: 20 `peerlet node` processes running dht.lua against 20
-//! `dhtnode` processes, each measured as its own resident set (VmRSS from
-//! /proc/PID/status), idle and after 500 items were put into the overlay.
+//! `dhtnode` processes, each measured from /proc/PID/status (VmRSS, the
+//! whole resident set, and RssAnon, its private heap and stacks), idle and
+//! after 500 items were put into the overlay.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -22,38 +23,45 @@ impl Drop for Procs {
 }
 
 impl Procs {
-    /// VmRSS of every process, in KiB.
-    fn rss(&self) -> Vec<u64> {
-        self.0.iter().map(|c| rss_kib(c.id())).collect()
+    /// VmRSS and RssAnon of every process, in KiB.
+    fn rss(&self) -> (Vec<u64>, Vec<u64>) {
+        self.0
+            .iter()
+            .map(|c| (status_kib(c.id(), "VmRSS:"), status_kib(c.id(), "RssAnon:")))
+            .unzip()
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A field of /proc/PID/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
 
 pub fn run(opendht: bool) {
     println!();
-    println!("memory per node (VmRSS of each process; {NODES} processes, {OPS} items put):");
+    println!(
+        "memory per node (/proc/PID/status of each process; {NODES} processes, {OPS} items put):"
+    );
     let ours = peerlet_nodes();
     if opendht {
         let theirs = dhtnodes();
         if let (Some(a), Some(b)) = (ours, theirs) {
             println!(
-                "ratio peerlet / dhtnode (median, after the puts): {:.2}; goal <= 0.50",
-                a as f64 / b as f64
+                "ratio peerlet / dhtnode (medians after the puts): VmRSS {:.2}, RssAnon {:.2}; goal <= 0.50",
+                a.0 as f64 / b.0 as f64,
+                a.1 as f64 / b.1 as f64
             );
         }
     }
 }
 
-/// Median RSS after the puts, in KiB.
-fn peerlet_nodes() -> Option<u64> {
+/// Median VmRSS and RssAnon after the puts, in KiB.
+fn peerlet_nodes() -> Option<(u64, u64)> {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_peerlet");
     let dht = concat!(env!("CARGO_MANIFEST_DIR"), "/peerlets/dht.lua");
@@ -108,7 +116,7 @@ fn peerlet_nodes() -> Option<u64> {
     let full = procs.rss();
     report("peerlet node, dht.lua, idle", &idle);
     report(&format!("peerlet node, dht.lua, {OPS} items"), &full);
-    Some(median(&full))
+    Some((median(&full.0), median(&full.1)))
 }
 
 /// A console line that puts items `from..=to` and returns how many worked.
@@ -131,7 +139,7 @@ fn repl(socket: &Path, code: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn dhtnodes() -> Option<u64> {
+fn dhtnodes() -> Option<(u64, u64)> {
     let base = base_port(1);
     let mut procs = Procs(Vec::new());
     for i in 0..NODES {
@@ -164,17 +172,22 @@ fn dhtnodes() -> Option<u64> {
     let full = procs.rss();
     report("dhtnode, idle", &idle);
     report(&format!("dhtnode, {OPS} values"), &full);
-    Some(median(&full))
+    Some((median(&full.0), median(&full.1)))
 }
 
-fn report(what: &str, kib: &[u64]) {
-    let mean = kib.iter().sum::<u64>() as f64 / kib.len() as f64;
+/// VmRSS (everything resident, including the binary's and libraries' pages
+/// that processes of one program share) and RssAnon (the process's own heap
+/// and stacks).
+fn report(what: &str, (rss, anon): &(Vec<u64>, Vec<u64>)) {
+    let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "  {what}: median {:.1} MiB, mean {:.1} MiB, min {:.1} / max {:.1} MiB",
-        median(kib) as f64 / 1024.0,
-        mean / 1024.0,
-        *kib.iter().min().unwrap() as f64 / 1024.0,
-        *kib.iter().max().unwrap() as f64 / 1024.0,
+        "  {what}: VmRSS median {:.1} MiB (min {:.1} / max {:.1}); RssAnon median {:.2} MiB (min {:.2} / max {:.2})",
+        mib(median(rss)),
+        mib(*rss.iter().min().unwrap()),
+        mib(*rss.iter().max().unwrap()),
+        mib(median(anon)),
+        mib(*anon.iter().min().unwrap()),
+        mib(*anon.iter().max().unwrap()),
     );
 }
 
