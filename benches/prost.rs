@@ -33,7 +33,13 @@ use peerlet::id::AppId;
 use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
 use peerlet::sim::{Rng, SimConfig, SimNet};
 
-const NODES: usize = 100;
+/// Hosts per overlay: 100, or `PROST_NODES` from the environment.
+fn nodes() -> usize {
+    std::env::var("PROST_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
 const SAMPLES: [&str; 5] = ["dht", "im", "directory", "scribe", "trace"];
 const WARMUP: Duration = Duration::from_secs(60);
 const WINDOW: Duration = Duration::from_secs(600);
@@ -97,7 +103,7 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
-/// A converged ring of NODES with the simulator's Chord settings (those of
+/// A converged ring of `nodes()` hosts with the simulator's Chord settings (those of
 /// `peerlet sim`: stabilize every 30 s, a finger every 5 s, successor lists
 /// of 32) and a peerlet manager on every node.
 fn ring(seed: u64) -> SampleRing {
@@ -107,12 +113,12 @@ fn ring(seed: u64) -> SampleRing {
         chord: Config::simulation(),
         ..SimConfig::default()
     });
-    for _ in 0..NODES {
+    for _ in 0..nodes() {
         net.add_node(rng.id());
     }
     net.install_converged();
     let mut managers = Vec::new();
-    for i in 0..NODES {
+    for i in 0..nodes() {
         let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
         let app = m.clone();
         net.with_node(i, move |k, _| k.set_default_app(Box::new(app)));
@@ -134,7 +140,7 @@ fn install(ring: &mut SampleRing, i: usize, apps: &[App]) {
     }
 }
 
-/// One overlay of NODES hosts running `apps`, with the workload and the
+/// One overlay of `nodes()` hosts running `apps`, with the workload and the
 /// churn; the messages of the measured window.
 fn overlay(apps: &[App], seed: u64) -> Counts {
     let mut ring = ring(seed);
@@ -146,7 +152,7 @@ fn overlay(apps: &[App], seed: u64) -> Counts {
         match app.sample {
             "dht" => {
                 for j in 0..100 {
-                    let at = ring.rng.below(NODES as u64) as usize;
+                    let at = ring.rng.below(nodes() as u64) as usize;
                     let item = format!("item-{j}");
                     ring.eval(
                         at,
@@ -159,7 +165,7 @@ fn overlay(apps: &[App], seed: u64) -> Counts {
             }
             "scribe" => {
                 for _ in 0..20 {
-                    let at = ring.rng.below(NODES as u64) as usize;
+                    let at = ring.rng.below(nodes() as u64) as usize;
                     ring.eval(
                         at,
                         &format!("return peerlet.lookup(kbr.id().id, {id:?}):join('g')"),
@@ -204,12 +210,13 @@ fn overlay(apps: &[App], seed: u64) -> Counts {
 }
 
 fn per_host_per_sec(n: u64) -> f64 {
-    n as f64 / NODES as f64 / WINDOW.as_secs_f64()
+    n as f64 / nodes() as f64 / WINDOW.as_secs_f64()
 }
 
 fn main() {
     println!(
-        "{NODES} simulated hosts, {} s measured after {} s warm-up, one crash + one join every {} s",
+        "{} simulated hosts, {} s measured after {} s warm-up, one crash + one join every {} s",
+        nodes(),
         WINDOW.as_secs(),
         WARMUP.as_secs(),
         CHURN_EVERY.as_secs()
