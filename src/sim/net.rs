@@ -16,7 +16,7 @@ use super::rng::Rng;
 use crate::chord::{Chord, Config, Found, RouteError, Time};
 use crate::id::{AppId, Id, ID_BITS};
 use crate::kbr::{Application, Kbr, KbrEvent};
-use crate::wire::{Message, NodeRef};
+use crate::wire::{Body, Message, NodeRef};
 
 /// How the virtual network behaves.
 #[derive(Clone, Debug)]
@@ -65,6 +65,10 @@ enum Pending {
 pub struct NetStats {
     pub messages: u64,
     pub maintenance: u64,
+    /// Hops of application messages (routed or sent straight to a node).
+    pub app_hops: u64,
+    /// Hop acknowledgements, whatever the message they acknowledge.
+    pub acks: u64,
     pub lost: u64,
     pub to_dead: u64,
 }
@@ -233,8 +237,13 @@ impl SimNet {
         let from = self.me(i);
         while let Some(t) = self.nodes[i].kbr.poll_transmit() {
             self.stats.messages += 1;
-            if t.msg.is_maintenance() {
-                self.stats.maintenance += 1;
+            match &t.msg {
+                m if m.is_maintenance() => self.stats.maintenance += 1,
+                Message::Route { msg, .. } if matches!(msg.body, Body::App(_)) => {
+                    self.stats.app_hops += 1
+                }
+                Message::RouteAck { .. } => self.stats.acks += 1,
+                _ => {}
             }
             if self.cfg.loss > 0.0 && self.rng.unit() < self.cfg.loss {
                 self.stats.lost += 1;
