@@ -14,11 +14,15 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "common/ring.rs"]
+mod common;
+use common::percentile;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use peerlet::id::{AppId, Id};
-use peerlet::node::{Node, NodeConfig, NodeHandle};
+use peerlet::node::NodeHandle;
 use peerlet::peerlet::deploy::Deployment;
 use peerlet::peerlet::secret_key::SigningKey;
 use peerlet::peerlet::signing::sign_source;
@@ -180,45 +184,7 @@ fn per_hop_spread(key: &SigningKey, pub_file: &Path) {
 }
 
 fn ring(n: usize, pub_file: &Path) -> Vec<NodeHandle> {
-    let cfg = |join| {
-        let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
-        c.join = join;
-        c.trust_files = vec![pub_file.to_path_buf()];
-        let ms = Duration::from_millis;
-        c.chord.stabilize_every = ms(150);
-        c.chord.check_predecessor_every = ms(150);
-        c.chord.fix_fingers_every = ms(50);
-        c
-    };
-    let first = Node::spawn(cfg(None)).expect("spawn");
-    let boot = first.addr();
-    let mut nodes = vec![first];
-    for _ in 1..n {
-        nodes.push(Node::spawn(cfg(Some(boot))).expect("spawn"));
-    }
-    for node in &nodes {
-        node.wait_joined(Duration::from_secs(30)).expect("joined");
-    }
-    let ids: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
-    let oracle = Oracle::new(ids);
-    let mut rng = Rng::new(7);
-    let end = Instant::now() + Duration::from_secs(90);
-    'again: while Instant::now() < end {
-        for node in &nodes {
-            for _ in 0..5 {
-                let k: Id = rng.id();
-                match node.lookup(k) {
-                    Ok(f) if f.root.id == oracle.successor(&k).id => {}
-                    _ => {
-                        std::thread::sleep(Duration::from_millis(200));
-                        continue 'again;
-                    }
-                }
-            }
-        }
-        return nodes;
-    }
-    panic!("the ring did not converge");
+    common::ring(n, |c| c.trust_files = vec![pub_file.to_path_buf()])
 }
 
 fn locator(node: &NodeHandle, name: &str) -> CodeLocator {
@@ -250,13 +216,4 @@ fn ms(d: Duration) -> f64 {
 
 fn median(v: &[Duration]) -> Duration {
     percentile(v, 0.5)
-}
-
-fn percentile(v: &[Duration], p: f64) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    if v.is_empty() {
-        return Duration::ZERO;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }

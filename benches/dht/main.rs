@@ -17,14 +17,16 @@
 #![forbid(unsafe_code)]
 
 mod memory;
+#[path = "../common/ring.rs"]
+mod ring;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use peerlet::id::{AppId, Id};
-use peerlet::node::{Node, NodeConfig, NodeHandle};
-use peerlet::sim::{Oracle, Rng};
-use peerlet::wire::NodeRef;
+use peerlet::id::AppId;
+use peerlet::node::NodeHandle;
+use peerlet::sim::Rng;
+use ring::percentile;
 
 const NODES: usize = 20;
 const OPS: usize = 500;
@@ -265,50 +267,14 @@ fn lookups(nodes: &[NodeHandle], rng: &mut Rng) -> (f64, Vec<Duration>) {
     (hops as f64 / OPS as f64, times)
 }
 
-/// A converged ring of `n` node threads with the default Chord settings,
-/// except the fast periods of the TCP tests (so it converges in seconds)
-/// and `successors` when given.
+/// A converged ring of `n` node threads (see `common/ring.rs`), with
+/// `successors` when given.
 fn ring(n: usize, successors: Option<usize>) -> Vec<NodeHandle> {
-    let cfg = |join| {
-        let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
-        c.join = join;
+    ring::ring(n, |c| {
         if let Some(s) = successors {
             c.chord.successors = s;
         }
-        let ms = Duration::from_millis;
-        c.chord.stabilize_every = ms(150);
-        c.chord.check_predecessor_every = ms(150);
-        c.chord.fix_fingers_every = ms(50);
-        c
-    };
-    let first = Node::spawn(cfg(None)).expect("spawn");
-    let boot = first.addr();
-    let mut nodes = vec![first];
-    for _ in 1..n {
-        nodes.push(Node::spawn(cfg(Some(boot))).expect("spawn"));
-    }
-    for node in &nodes {
-        node.wait_joined(Duration::from_secs(30)).expect("joined");
-    }
-    let oracle = Oracle::new(nodes.iter().map(|n| n.me()).collect::<Vec<NodeRef>>());
-    let mut rng = Rng::new(7);
-    let end = Instant::now() + Duration::from_secs(90);
-    'again: while Instant::now() < end {
-        for node in &nodes {
-            for _ in 0..5 {
-                let k: Id = rng.id();
-                match node.lookup(k) {
-                    Ok(f) if f.root.id == oracle.successor(&k).id => {}
-                    _ => {
-                        std::thread::sleep(Duration::from_millis(200));
-                        continue 'again;
-                    }
-                }
-            }
-        }
-        break;
-    }
-    nodes
+    })
 }
 
 fn row(what: &str, v: &[Duration]) {
@@ -321,10 +287,4 @@ fn row(what: &str, v: &[Duration]) {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn percentile(v: &[Duration], p: f64) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
