@@ -389,3 +389,44 @@ fn no_peerlet_can_take_the_consoles_name() {
         "the console still works"
     );
 }
+
+#[test]
+fn each_peerlet_sees_a_fresh_routing_snapshot_after_a_neighbour_change() {
+    // Node 0 runs a peerlet with an update() upcall, which refreshes its own
+    // copy of the routing state when a neighbour goes; the console (another
+    // peerlet) must not be left with the old copy because of it.
+    let mut o = Overlay::new(8, 57, &ManagerConfig::default());
+    let watcher = "--@peerlet name=watcher type=end-node version=1\n\
+        local P = {}\n\
+        function P.update(node, joined) store.put('updates', (store.get('updates') or 0) + 1) end\n\
+        return P\n";
+    o.install(0, watcher);
+    let first = o.eval(0, "kbr.neighbor_set(1)[1].id").unwrap();
+    let succ = o.index(&first.parse().unwrap());
+    o.net.crash(succ);
+    let step = Duration::from_millis(20);
+    for _ in 0..3000 {
+        o.net.run_for(step);
+        let now_succ = o
+            .net
+            .with_node(0, |k, _| k.chord().table().successors()[0].id);
+        if now_succ.to_string() != first {
+            break;
+        }
+    }
+    assert!(
+        o.counter(0, "watcher", "updates") >= 1,
+        "the watcher saw the change"
+    );
+    let table_succ = o
+        .net
+        .with_node(0, |k, _| k.chord().table().successors()[0].id);
+    assert_ne!(
+        table_succ.to_string(),
+        first,
+        "node 0 dropped its dead successor"
+    );
+    // At the same instant, the console reads the routing state.
+    let seen = o.eval(0, "kbr.neighbor_set(1)[1].id").unwrap();
+    assert_eq!(seen, table_succ.to_string(), "not the dead successor");
+}

@@ -157,6 +157,7 @@ impl Manager {
             stats: PeerletStats::default(),
             code: spec.signed.as_ref().map(|(c, _)| c.clone()),
             publisher: spec.signed.as_ref().map(|(_, p)| p.clone()),
+            ring_seen: None,
         })
     }
 

@@ -126,6 +126,8 @@ pub struct Peerlet {
     pub code: Option<CodeLocator>,
     /// The publisher's key id (hex), for signed peerlets.
     pub publisher: Option<String>,
+    /// The neighbour-set version and time of its routing snapshot.
+    pub(super) ring_seen: Option<(u64, Time)>,
 }
 
 impl Peerlet {
@@ -207,7 +209,6 @@ pub struct Manager {
     pub(super) calls: BTreeMap<u64, OutCall>,
     next_call: u64,
     reports: VecDeque<String>,
-    ring_version: Option<(u64, Time)>,
     /// The console line waiting on a remote call, if any (see `console.rs`).
     pub(super) console_waiting: Option<super::console::Waiting>,
 }
@@ -226,7 +227,6 @@ impl Manager {
             calls: BTreeMap::new(),
             next_call: 0,
             reports: VecDeque::new(),
-            ring_version: None,
             console_waiting: None,
             cfg,
         }
@@ -291,19 +291,20 @@ impl Manager {
     pub(super) fn refresh(&mut self, api: &Api<'_>, app: AppId, force: bool) {
         let version = api.table().neighbors_version();
         let now = api.now();
+        let Some(p) = self.peerlets.get_mut(&app) else {
+            return;
+        };
+        p.host.now.set(now);
+        // Each peerlet's copy ages on its own: one peerlet's refresh says
+        // nothing about another's.
         let stale = force
-            || match self.ring_version {
+            || match p.ring_seen {
                 Some((v, at)) => v != version || now.since(at) > Duration::from_secs(1),
                 None => true,
             };
-        if let Some(p) = self.peerlets.get(&app) {
-            p.host.now.set(now);
-            if stale {
-                *p.host.ring.borrow_mut() = api.table().clone();
-            }
-        }
-        if stale && !force {
-            self.ring_version = Some((version, now));
+        if stale {
+            *p.host.ring.borrow_mut() = api.table().clone();
+            p.ring_seen = Some((version, now));
         }
     }
 
