@@ -4,15 +4,16 @@
 //! and a REPL attached to that node on this terminal. Leaving the REPL
 //! (Ctrl-D) stops every node the demo started.
 //!
-//! Everything lives in the demo directory (default `$PEERLET_HOME/demo`,
-//! i.e. `~/.peerlet/demo`): the demo publisher key, made on the first run
-//! and never part of the repository (`demo.key`, `demo.pub`); the samples
-//! as signed copies (`peerlets/NAME.lua` and `.minisig`, signed again on
-//! every start so edited samples just work); one data directory per node
+//! The demo directory (default `$PEERLET_HOME/demo`, i.e. `~/.peerlet/demo`)
+//! holds the demo publisher key, made on the first run and never part of
+//! the repository (`demo.key`, `demo.pub`); one data directory per node
 //! (`nodes/I`, with its control socket, wiped on every start; node 0's
 //! holds a copy of the demo key, so `.load FILE` there signs with it); and
 //! the nodes' log (`demo.log`), so log lines never interleave with the
-//! prompt.
+//! prompt. Beside the samples go the public half (`peerlets/demo.pub`) and
+//! their signatures (`peerlets/NAME.lua.minisig`), made again on every start
+//! so edited samples just work; both are git-ignored. (If the samples are
+//! read-only, signed copies go to the demo directory instead.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,12 +110,26 @@ fn prepare_samples(
         .filter(|p| p.extension().is_some_and(|x| x == "lua"))
         .collect();
     files.sort();
+    // The public half beside the samples, so the signed samples can be
+    // used outside the demo too (`peerlet node --trust peerlets/demo.pub
+    // --load peerlets/dht.lua`); both are git-ignored, made on this machine.
+    if let Err(e) = std::fs::copy(&pub_key, samples.join("demo.pub")) {
+        tracing::warn!("cannot write {}/demo.pub: {e}", samples.display());
+    }
     let mut signed = Vec::new();
     for file in files {
-        let copy = signed_dir.join(file.file_name().expect("a file"));
-        std::fs::copy(&file, &copy).map_err(|e| format!("{}: {e}", file.display()))?;
-        signing::sign_file(&copy, &sec_key)?;
-        signed.push(copy);
+        // Signed in place (FILE.lua.minisig beside it) where the samples
+        // are writable, else as a copy in the demo directory.
+        let in_place = signing::sign_file(&file, &sec_key).is_ok();
+        let path = if in_place {
+            file
+        } else {
+            let copy = signed_dir.join(file.file_name().expect("a file"));
+            std::fs::copy(&file, &copy).map_err(|e| format!("{}: {e}", file.display()))?;
+            signing::sign_file(&copy, &sec_key)?;
+            copy
+        };
+        signed.push(path);
     }
     Ok((pub_key, signed))
 }
