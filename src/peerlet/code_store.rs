@@ -172,11 +172,11 @@ impl CodeStore {
         max_package: usize,
     ) -> Result<(), String> {
         let hash = self.keep(package, max_package)?;
-        let set = self.replica_ids(api, &hash);
+        let set = self.replicas_of(api, &hash);
         if at_root {
-            self.place(api, hash, set);
+            self.place(api, hash, &set);
         } else if let Some(h) = self.held.get_mut(&hash) {
-            h.placed = set;
+            h.placed = set.iter().map(|n| n.id).collect();
             h.shared = true;
         }
         Ok(())
@@ -187,7 +187,7 @@ impl CodeStore {
     pub fn replicate(&mut self, api: &mut Api<'_>) {
         let hashes: Vec<[u8; 32]> = self.held.keys().copied().collect();
         for hash in hashes {
-            let set = self.replica_ids(api, &hash);
+            let set = self.replicas_of(api, &hash);
             let held = self.held.get_mut(&hash).expect("listed");
             if set.is_empty() && !held.shared {
                 held.shared = true;
@@ -195,36 +195,34 @@ impl CodeStore {
                     package: ByteBuf::from(held.package.clone()),
                 };
                 api.route(code_key(&hash), put.to_app_message(), None);
-            } else if !set.is_empty() && set != held.placed {
-                self.place(api, hash, set);
+            } else if !set.is_empty() && !set.iter().map(|n| n.id).eq(held.placed.iter().copied()) {
+                self.place(api, hash, &set);
             }
         }
     }
 
     /// Sends a copy of `hash` to each member of `set` not in its last
     /// placement (never to this node).
-    fn place(&mut self, api: &mut Api<'_>, hash: [u8; 32], set: Vec<Id>) {
+    fn place(&mut self, api: &mut Api<'_>, hash: [u8; 32], set: &[NodeRef]) {
         let Some(held) = self.held.get_mut(&hash) else {
             return;
         };
         let me = api.id().id;
-        let nodes: Vec<NodeRef> = api.replica_set(&code_key(&hash), self.replicas);
-        for node in nodes {
+        for node in set {
             if node.id != me && !held.placed.contains(&node.id) {
                 let put = CodeMsg::Put {
                     package: ByteBuf::from(held.package.clone()),
                 };
-                api.send(node, put.to_app_message());
+                api.send(*node, put.to_app_message());
                 held.shared = true;
             }
         }
-        held.placed = set;
+        held.placed = set.iter().map(|n| n.id).collect();
     }
 
-    fn replica_ids(&self, api: &Api<'_>, hash: &[u8; 32]) -> Vec<Id> {
+    /// The code key's replica set as this node sees it (empty when the key
+    /// lies outside its stretch of ring).
+    fn replicas_of(&self, api: &Api<'_>, hash: &[u8; 32]) -> Vec<NodeRef> {
         api.replica_set(&code_key(hash), self.replicas)
-            .iter()
-            .map(|n| n.id)
-            .collect()
     }
 }
