@@ -237,18 +237,7 @@ pub fn base_port(set: u16) -> u16 {
 
 /// One console line at `node`; its printed result or its error.
 fn console(node: &NodeHandle, code: &str) -> Result<String, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let code = code.to_string();
-    node.with_peerlets(move |m, api| {
-        m.console_eval(
-            api,
-            &code,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        )
-    })
-    .map_err(|e| e.to_string())?;
+    let rx = node.console_start(code).map_err(|e| e.to_string())?;
     rx.recv_timeout(Duration::from_secs(20))
         .map_err(|_| "no answer within 20 s".to_string())?
 }

@@ -262,16 +262,10 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
 /// Runs a console line, waiting for its outcome while it waits on remote
 /// calls.
 fn eval(node: &NodeHandle, code: String) -> Response {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let started = node.with_peerlets(move |m, api| {
-        let done = move |r| {
-            let _ = tx.send(r);
-        };
-        m.console_eval(api, &code, Box::new(done))
-    });
-    if let Err(e) = started {
-        return Response::Error(e.to_string());
-    }
+    let rx = match node.console_start(&code) {
+        Ok(rx) => rx,
+        Err(e) => return Response::Error(e.to_string()),
+    };
     match rx.recv_timeout(EVAL_LIMIT) {
         Ok(Ok(text)) => Response::Ok(text),
         Ok(Err(e)) => Response::Error(e),

@@ -242,6 +242,26 @@ impl NodeHandle {
         answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
     }
 
+    /// Starts a line on the node's console (see [`Manager::console_eval`]);
+    /// its outcome (the printed values, or the error) arrives on the
+    /// returned channel, later if the line waits on remote calls. The
+    /// channel closes unanswered if the line is dropped (a newer line
+    /// waited, the console was replaced, or the node stopped).
+    pub fn console_start(
+        &self,
+        code: &str,
+    ) -> Result<mpsc::Receiver<Result<String, String>>, NodeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let code = code.to_string();
+        self.with_peerlets(move |m, api| {
+            let done = move |r| {
+                let _ = tx.send(r);
+            };
+            m.console_eval(api, &code, Box::new(done))
+        })?;
+        Ok(rx)
+    }
+
     /// Installs an unsigned peerlet from source as this node's own (see
     /// [`Manager::install_local`]); the error names the reason.
     pub fn install_local(&self, chunk_name: &str, source: &[u8]) -> Result<AppId, NodeError> {

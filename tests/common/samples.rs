@@ -180,18 +180,7 @@ impl SampleRing {
 /// Types `code` at the console of a node running over TCP and waits (up to
 /// `limit`) for what it prints.
 pub fn console_tcp(node: &peerlet::node::NodeHandle, code: &str, limit: Duration) -> Outcome {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let code = code.to_string();
-    node.with_peerlets(move |m, api| {
-        m.console_eval(
-            api,
-            &code,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        )
-    })
-    .map_err(|e| e.to_string())?;
+    let rx = node.console_start(code).map_err(|e| e.to_string())?;
     rx.recv_timeout(limit)
         .map_err(|_| format!("no answer within {limit:?}"))?
 }
@@ -206,26 +195,13 @@ pub fn console_tcp_all(
     let waiting: Vec<_> = nodes
         .iter()
         .enumerate()
-        .map(|(i, node)| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let code = code(i);
-            let sent = node.with_peerlets(move |m, api| {
-                m.console_eval(
-                    api,
-                    &code,
-                    Box::new(move |r| {
-                        let _ = tx.send(r);
-                    }),
-                )
-            });
-            (sent, rx)
-        })
+        .map(|(i, node)| node.console_start(&code(i)))
         .collect();
     let end = std::time::Instant::now() + limit;
     waiting
         .into_iter()
-        .map(|(sent, rx)| {
-            sent.map_err(|e| e.to_string())?;
+        .map(|started| {
+            let rx = started.map_err(|e| e.to_string())?;
             let left = end.saturating_duration_since(std::time::Instant::now());
             rx.recv_timeout(left)
                 .map_err(|_| format!("no answer within {limit:?}"))?
