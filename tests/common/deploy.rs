@@ -106,22 +106,9 @@ impl Overlay {
 
     /// Runs a console line on `node` and waits (up to 30 s) for its outcome.
     pub fn eval(&mut self, node: usize, code: &str) -> Result<String, String> {
-        let slot = Rc::new(std::cell::RefCell::new(None));
-        let out = slot.clone();
-        let m = self.managers[node].clone();
-        self.net.with_node(node, |k, now| {
-            m.0.borrow_mut().console_eval(
-                &mut k.api(now),
-                code,
-                Box::new(move |r| *out.borrow_mut() = Some(r)),
-            )
-        });
+        let lines = [(node, code.to_string())];
         let limit = std::time::Duration::from_secs(30);
-        let step = std::time::Duration::from_millis(50);
-        self.net
-            .run_while_not(limit, step, |_| slot.borrow().is_some());
-        let outcome = slot.borrow_mut().take();
-        outcome.unwrap_or_else(|| Err(format!("no outcome of `{code}` in 30 s")))
+        super::sim::eval_many(&mut self.net, &self.managers, &lines, limit).remove(0)
     }
 
     /// Reports of `node`'s manager, joined.

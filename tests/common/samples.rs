@@ -2,8 +2,6 @@
 //! person drives them: Lua lines typed at a node's console (which call the
 //! samples through `peerlet.lookup` handles), answered in virtual time.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use peerlet::id::{AppId, Id};
@@ -95,35 +93,7 @@ impl SampleRing {
     /// or `limit` of virtual time passed. Outcomes in input order; a line
     /// still waiting at the limit comes back as an error saying so.
     pub fn eval_many(&mut self, lines: &[(usize, String)], limit: Duration) -> Vec<Outcome> {
-        let slots: Vec<Rc<RefCell<Option<Outcome>>>> = lines
-            .iter()
-            .map(|(i, code)| {
-                let slot = Rc::new(RefCell::new(None));
-                let out = slot.clone();
-                let m = self.managers[*i].clone();
-                self.net.with_node(*i, |k, now| {
-                    m.0.borrow_mut().console_eval(
-                        &mut k.api(now),
-                        code,
-                        Box::new(move |r| *out.borrow_mut() = Some(r)),
-                    )
-                });
-                slot
-            })
-            .collect();
-        self.net
-            .run_while_not(limit, Duration::from_millis(50), |_| {
-                slots.iter().all(|s| s.borrow().is_some())
-            });
-        slots
-            .iter()
-            .zip(lines)
-            .map(|(s, (i, code))| {
-                s.borrow_mut()
-                    .take()
-                    .unwrap_or_else(|| Err(format!("node {i}: `{code}` still waiting")))
-            })
-            .collect()
+        super::sim::eval_many(&mut self.net, &self.managers, lines, limit)
     }
 
     /// Types one line at node `i`'s console; waits up to 30 s of virtual time.

@@ -37,3 +37,46 @@ pub fn with_managers(n: usize, seed: u64, cfg: &ManagerConfig) -> (SimNet, Vec<M
     }
     (net, managers, rng)
 }
+
+/// Types each `(node, line)` at that node's console (all at the same
+/// instant) and runs the ring until every line has its outcome or `limit`
+/// of virtual time passed. Outcomes in input order; a line still waiting at
+/// the limit comes back as an error saying so.
+pub fn eval_many(
+    net: &mut SimNet,
+    managers: &[ManagerApp],
+    lines: &[(usize, String)],
+    limit: std::time::Duration,
+) -> Vec<Result<String, String>> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    type Slot = Rc<RefCell<Option<Result<String, String>>>>;
+    let slots: Vec<Slot> = lines
+        .iter()
+        .map(|(i, code)| {
+            let slot = Rc::new(RefCell::new(None));
+            let out = slot.clone();
+            let m = managers[*i].clone();
+            net.with_node(*i, |k, now| {
+                m.0.borrow_mut().console_eval(
+                    &mut k.api(now),
+                    code,
+                    Box::new(move |r| *out.borrow_mut() = Some(r)),
+                )
+            });
+            slot
+        })
+        .collect();
+    net.run_while_not(limit, std::time::Duration::from_millis(50), |_| {
+        slots.iter().all(|s| s.borrow().is_some())
+    });
+    slots
+        .iter()
+        .zip(lines)
+        .map(|(s, (i, code))| {
+            s.borrow_mut()
+                .take()
+                .unwrap_or_else(|| Err(format!("node {i}: `{code}` still waiting")))
+        })
+        .collect()
+}
