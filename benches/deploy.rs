@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use peerlet::id::{AppId, Id};
 use peerlet::node::NodeHandle;
+use peerlet::package::secret_key::SigningKey;
+use peerlet::package::signing::sign_source;
 use peerlet::peerlet::deploy::Deployment;
-use peerlet::peerlet::secret_key::SigningKey;
-use peerlet::peerlet::signing::sign_source;
 use peerlet::sim::{Oracle, Rng};
 use peerlet::wire::{AppKind, AppMessage, AppType, CodeLocator, NodeRef};
 

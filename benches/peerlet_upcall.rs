@@ -13,11 +13,12 @@
 
 use std::time::{Duration, Instant};
 
-use peerlet::chord::{Chord, Config, Time};
+use peerlet::chord::{Chord, Config};
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Application, Kbr};
 use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
 use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::time::Time;
 use peerlet::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 use serde_bytes::ByteBuf;
 

@@ -5,19 +5,28 @@
 //! [`Kbr`] is still sans-IO: it wraps [`Chord`] and adds applications, each
 //! registered under its 128-bit [`AppId`] and seeing only its own messages
 //! through the upcalls of [`Application`]. Drivers call `handle_*` and drain
-//! `poll_transmit`, `poll_event`, `poll_timeout` exactly as for [`Chord`].
+//! `poll_transmit`, `poll_event`, `poll_timeout` exactly as for [`Chord`];
+//! each `poll_*` first carries out what applications and the driver queued
+//! through an [`Api`], so no driver has to remember to. Everything above
+//! this layer reads routing state through [`view::RoutingView`], never the
+//! core's own types.
 //! Applications act on the overlay through [`Api`]: `route`, `send`,
 //! `local_lookup`, `neighbor_set`, `replica_set`, `range`. Calls made from
 //! inside an upcall are queued and run after it returns, so an upcall never
 //! re-enters another.
 
 pub mod trace;
+pub mod view;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::rc::Rc;
 
-use crate::chord::{Chord, Event, Found, NextHop, RouteError, Time, Transmit};
+use self::view::{RoutingView, ViewCache};
+use crate::chord::{Chord, Event, NextHop};
 use crate::id::{AppId, Id};
+use crate::routing::{Found, Liveness, Pending, RouteError, Transmit};
+use crate::time::Time;
 use crate::wire::{AppMessage, Body, Message, NodeRef, RoutedMessage};
 
 /// An application on the overlay. Every upcall gets an [`Api`] to act with.
@@ -112,17 +121,23 @@ pub struct Kbr {
     work: VecDeque<Work>,
     events: VecDeque<KbrEvent>,
     stats: KbrStats,
+    view: ViewCache,
+    /// The time of the latest `handle_*` or [`Kbr::api`] call: what queued
+    /// work runs at when a `poll_*` carries it out.
+    now: Time,
 }
 
 impl Kbr {
     pub fn new(chord: Chord) -> Kbr {
         Kbr {
+            view: ViewCache::new(chord.table()),
             chord,
             apps: BTreeMap::new(),
             default_app: None,
             work: VecDeque::new(),
             events: VecDeque::new(),
             stats: KbrStats::default(),
+            now: Time::ZERO,
         }
     }
 
@@ -154,21 +169,82 @@ impl Kbr {
         self.default_app = Some(app);
     }
 
+    /// This node.
+    pub fn me(&self) -> NodeRef {
+        self.chord.me()
+    }
+
+    /// Starts a new ring of one.
+    pub fn create(&mut self, now: Time) {
+        self.now = self.now.max(now);
+        self.chord.create(now);
+    }
+
+    /// Joins the ring through the node at `bootstrap`; [`KbrEvent::Joined`]
+    /// or [`KbrEvent::JoinFailed`] tells how it went.
+    pub fn join(&mut self, now: Time, bootstrap: SocketAddr) {
+        self.now = self.now.max(now);
+        self.chord.join(now, bootstrap);
+    }
+
+    /// Tells the neighbours this node is leaving.
+    pub fn leave(&mut self, now: Time) {
+        self.now = self.now.max(now);
+        self.chord.leave(now);
+    }
+
+    /// Looks up the root of `key`; [`KbrEvent::LookupDone`] with the
+    /// returned request number answers.
+    pub fn lookup(&mut self, now: Time, key: Id) -> u64 {
+        self.now = self.now.max(now);
+        self.chord.lookup(now, key)
+    }
+
+    /// Whether this node is part of a ring.
+    pub fn is_joined(&self) -> bool {
+        self.chord.is_joined()
+    }
+
+    /// How long a lookup waits for its answer.
+    pub fn lookup_timeout(&self) -> std::time::Duration {
+        self.chord.config().lookup_timeout
+    }
+
+    /// The shared read-only view of the routing state (see [`view`]).
+    pub fn view(&mut self, now: Time) -> Rc<dyn RoutingView> {
+        self.view.get(now, self.chord.table())
+    }
+
+    /// What this node believes of the peer at `addr`, from what it saw.
+    pub fn liveness(&self, now: Time, addr: SocketAddr) -> Liveness {
+        self.chord.liveness(now, addr)
+    }
+
+    /// The core's requests waiting for an answer.
+    pub fn pending(&self) -> Pending {
+        self.chord.pending()
+    }
+
     /// The API, as an application would see it, for the driver's own use.
+    /// What it queues runs at the next `handle_*` or `poll_*` call.
     pub fn api(&mut self, now: Time) -> Api<'_> {
+        self.now = self.now.max(now);
         Api {
             now,
             chord: &mut self.chord,
             work: &mut self.work,
+            view: &mut self.view,
         }
     }
 
     pub fn handle_message(&mut self, now: Time, from: NodeRef, msg: Message) {
+        self.now = self.now.max(now);
         self.chord.handle_message(now, from, msg);
         self.pump(now);
     }
 
     pub fn handle_timeout(&mut self, now: Time) {
+        self.now = self.now.max(now);
         self.chord.handle_timeout(now);
         self.for_each_app(now, |app, api| {
             if app.next_deadline().is_some_and(|d| d <= now) {
@@ -185,6 +261,7 @@ impl Kbr {
             now,
             chord: &mut self.chord,
             work: &mut self.work,
+            view: &mut self.view,
         };
         for app in apps.values_mut().chain(self.default_app.as_mut()) {
             f(app.as_mut(), &mut api);
@@ -193,28 +270,33 @@ impl Kbr {
     }
 
     pub fn handle_peer_failed(&mut self, now: Time, addr: SocketAddr) {
+        self.now = self.now.max(now);
         self.chord.handle_peer_failed(now, addr);
         self.pump(now);
     }
 
-    /// Runs whatever the driver queued through [`Kbr::api`].
-    pub fn handle_api_calls(&mut self, now: Time) {
-        self.pump(now);
+    /// Carries out what was queued through [`Kbr::api`] (or by the core for
+    /// the applications) since the last call, at the latest time seen.
+    fn pump_pending(&mut self) {
+        self.pump(self.now);
     }
 
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.pump_pending();
         self.chord.poll_transmit()
     }
 
     #[must_use]
     pub fn poll_event(&mut self) -> Option<KbrEvent> {
+        self.pump_pending();
         self.events.pop_front()
     }
 
     /// The earliest of the core's deadline and the applications' own.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Time> {
+    pub fn poll_timeout(&mut self) -> Option<Time> {
+        self.pump_pending();
         self.apps
             .values()
             .chain(self.default_app.as_ref())
@@ -266,6 +348,7 @@ impl Kbr {
                     now,
                     chord: &mut self.chord,
                     work: &mut self.work,
+                    view: &mut self.view,
                 };
                 app.undeliverable(&mut api, &msg, &error);
                 self.restore_app(app_id, from_default, app);
@@ -346,6 +429,7 @@ impl Kbr {
                     now,
                     chord: &mut self.chord,
                     work: &mut self.work,
+                    view: &mut self.view,
                 };
                 app.forward(&mut api, &mut msg, &mut next)
             }
@@ -369,6 +453,7 @@ impl Kbr {
                         now,
                         chord: &mut self.chord,
                         work: &mut self.work,
+                        view: &mut self.view,
                     };
                     app.deliver(&mut api, &msg);
                 }
@@ -401,6 +486,7 @@ pub struct Api<'a> {
     now: Time,
     chord: &'a mut Chord,
     work: &'a mut VecDeque<Work>,
+    view: &'a mut ViewCache,
 }
 
 impl Api<'_> {
@@ -413,9 +499,10 @@ impl Api<'_> {
         self.chord.me()
     }
 
-    /// The node's routing state (read only).
-    pub fn table(&self) -> &crate::chord::RoutingTable {
-        self.chord.table()
+    /// The node's routing state, read only: one snapshot shared by every
+    /// application (see [`view`]).
+    pub fn view(&mut self) -> Rc<dyn RoutingView> {
+        self.view.get(self.now, self.chord.table())
     }
 
     /// Routes `msg` towards the root of `key`; `hint`, if given, is used as

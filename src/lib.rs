@@ -2,17 +2,22 @@
 //!
 //! A Chord node offers key-based routing (the common KBR API of Dabek et al.);
 //! applications on top of it are *peerlets*, small signed Lua scripts run in
-//! sandboxes. The crate follows the layers of DESIGN.md:
+//! sandboxes. The crate follows the layers of docs/design.md (each module
+//! imports only its own layer and those below; tests/layout.rs checks it):
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`id`] | 160-bit ring ids and keys, 128-bit app ids, ring arithmetic |
+//! | [`time`] | time as the sans-IO core takes it (virtual in the simulator) |
 //! | [`wire`] | every message nodes exchange, and its framing (length + CBOR) |
+//! | [`routing`] | what any routing core reports upwards: transmits, lookup results, liveness |
 //! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
-//! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ...; `kbr::trace`, the built-in route tracer behind `.trace` |
+//! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ...; `kbr::view`, the read-only routing view everything above reads; `kbr::trace`, the route tracer behind `.trace` |
 //! | [`net`] | the TCP transport: framed connections, per-peer bounded writer queues |
 //! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle` |
-//! | [`peerlet`] | the peerlet manager, the Lua sandbox and host API, signed packages (minisign), the trust policy, the per-peerlet store |
+//! | [`package`] | signed code, with no Lua: the package and its header, publisher keys, signing, signature checks, the trust policy, refusals |
+//! | [`sandbox`] | the Lua sandbox: one state per peerlet, the stripped library, the instruction budget, memory limits, upcall threads, values to and from CBOR |
+//! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, the console, the per-peerlet store |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
 //! | [`control`] | the control socket: a local Unix socket taking framed CBOR requests (eval Lua in the console, peers, apps, load, trace, ...) from `peerlet repl`; `control::log_tap`, the tracing layer that streams the log to consoles |
 //! | [`repl`] | `peerlet repl`: the line editor, meta commands and completion in front of a control socket |
@@ -33,7 +38,11 @@ pub mod id;
 pub mod kbr;
 pub mod net;
 pub mod node;
+pub mod package;
 pub mod peerlet;
 pub mod repl;
+pub mod routing;
+pub mod sandbox;
 pub mod sim;
+pub mod time;
 pub mod wire;

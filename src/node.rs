@@ -32,13 +32,17 @@ use smol::{LocalExecutor, Timer};
 pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
 pub use queues::QueueDepths;
 
-use crate::chord::{Chord, Config, Found, RouteError, Time};
+use crate::chord::{Chord, Config};
 use crate::id::Id;
 use crate::kbr::trace::{TraceDone, Tracer, TRACE_APP};
 use crate::kbr::{Api, Kbr, KbrEvent};
-use crate::net::tcp::{accept_loop, NetCounters, NetInput, TcpConfig, Transport};
-use crate::peerlet::trust::TrustPolicy;
-use crate::peerlet::{Limits, Manager, ManagerApp, ManagerConfig};
+use crate::net::incoming::accept_loop;
+use crate::net::tcp::{NetCounters, NetInput, TcpConfig, Transport};
+use crate::package::trust::TrustPolicy;
+use crate::peerlet::{Manager, ManagerApp, ManagerConfig};
+use crate::routing::{Found, RouteError};
+use crate::sandbox::Limits;
+use crate::time::Time;
 use crate::wire::{Message, NodeRef};
 
 /// Everything a node needs to start.
@@ -190,13 +194,12 @@ impl Node {
         let now = self.now();
         match join {
             None => {
-                self.kbr.chord_mut().create(now);
+                self.kbr.create(now);
                 self.shared.set_state(NodeState::Joined);
-                tracing::info!("{:?}: started a new ring", self.kbr.chord().me());
+                tracing::info!("{:?}: started a new ring", self.kbr.me());
             }
-            Some(bootstrap) => self.kbr.chord_mut().join(now, bootstrap),
+            Some(bootstrap) => self.kbr.join(now, bootstrap),
         }
-        self.kbr.handle_api_calls(now);
         self.drain();
         // One timer for the whole loop, moved only when the core's deadline
         // moves: arming a timer wakes the reactor, so not on every message.
@@ -236,27 +239,23 @@ impl Node {
             match wake {
                 Wake::Control(Some(Control::Call(f))) => {
                     let reply = f(&mut self.kbr, now);
-                    self.kbr.handle_api_calls(now);
                     self.drain();
                     reply();
                 }
                 Wake::Control(Some(Control::Peerlets(f))) => {
                     let manager = self.peerlets.clone();
                     let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
-                    self.kbr.handle_api_calls(now);
                     self.drain();
                     reply();
                 }
                 Wake::Control(Some(Control::Lookup { key, reply })) => {
-                    let req = self.kbr.chord_mut().lookup(now, key);
+                    let req = self.kbr.lookup(now, key);
                     self.lookups.insert(req, reply);
-                    self.kbr.handle_api_calls(now);
                 }
                 Wake::Control(Some(Control::Trace { key, done })) => {
-                    let timeout = self.kbr.chord().config().lookup_timeout;
+                    let timeout = self.kbr.lookup_timeout();
                     self.tracer
                         .start(&mut self.kbr.api(now), key, timeout, done);
-                    self.kbr.handle_api_calls(now);
                 }
                 Wake::Control(Some(Control::Queues(reply))) => {
                     let _ = reply.try_send(self.queue_depths(&control, &net));
@@ -302,7 +301,7 @@ impl Node {
                 KbrEvent::Joined { successor } => {
                     tracing::info!(
                         "{:?}: joined the ring, successor {successor:?}",
-                        self.kbr.chord().me()
+                        self.kbr.me()
                     );
                     self.shared.set_state(NodeState::Joined);
                 }
@@ -325,9 +324,9 @@ impl Node {
     /// Tells the neighbours, and waits until that is written.
     async fn leave(mut self) {
         let now = self.now();
-        self.kbr.chord_mut().leave(now);
+        self.kbr.leave(now);
         self.drain();
-        tracing::info!("{:?}: left the ring", self.kbr.chord().me());
+        tracing::info!("{:?}: left the ring", self.kbr.me());
         self.transport.flush_and_close(self.leave_limit).await;
     }
 }

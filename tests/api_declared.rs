@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use peerlet::chord::RoutingTable;
 use peerlet::id::{AppId, Id};
 use peerlet::peerlet::host::{self, HostState};
-use peerlet::peerlet::{Limits, Sandbox};
+use peerlet::sandbox::{Limits, Sandbox};
 use peerlet::wire::{AppType, NodeRef};
 
 const TABLES: [&str; 6] = ["kbr", "peerlet", "timer", "clock", "log", "store"];
@@ -32,7 +32,7 @@ fn declared() -> BTreeSet<String> {
 
 fn provided() -> BTreeSet<String> {
     let limits = Limits::default();
-    let sandbox = Sandbox::new("api", &limits).unwrap();
+    let mut sandbox = Sandbox::new("api", &limits).unwrap();
     let me = NodeRef {
         id: Id::key("me"),
         addr: "127.0.0.1:1".parse().unwrap(),
@@ -42,10 +42,10 @@ fn provided() -> BTreeSet<String> {
         AppId::derive(b"k", "api"),
         AppType::EndNode,
         &limits,
-        RoutingTable::new(me, 4),
+        std::rc::Rc::new(RoutingTable::new(me, 4)),
         None,
     );
-    host::install(&sandbox, &state).unwrap();
+    host::install(&mut sandbox, &state).unwrap();
     let g = sandbox.lua().globals();
     let mut out = BTreeSet::new();
     for t in TABLES {

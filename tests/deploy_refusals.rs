@@ -12,10 +12,10 @@ use std::time::Duration;
 use ciborium::Value;
 use common::deploy::{package, trusting, Liar, Overlay};
 use peerlet::id::{AppId, Id};
+use peerlet::package::refusal::RefusalReason;
+use peerlet::package::secret_key::SigningKey;
+use peerlet::package::trust::TrustPolicy;
 use peerlet::peerlet::code_store::CODE_APP;
-use peerlet::peerlet::refusal::RefusalReason;
-use peerlet::peerlet::secret_key::SigningKey;
-use peerlet::peerlet::trust::TrustPolicy;
 use peerlet::peerlet::ManagerConfig;
 use peerlet::wire::{AppType, CodeLocator};
 use sha2::{Digest, Sha256};
@@ -95,10 +95,10 @@ fn bad_code_is_refused_with_a_reason_and_nothing_runs() {
     let app = o.install(0, &good);
     o.net.run_for(Duration::from_secs(1));
     let sign = |k: &SigningKey, text: &str| {
-        peerlet::peerlet::signing::sign_source(k, text.as_bytes(), "x.lua").unwrap()
+        peerlet::package::signing::sign_source(k, text.as_bytes(), "x.lua").unwrap()
     };
     let pack = |text: &str, sig: &str| {
-        peerlet::peerlet::package::Package::parse(text.as_bytes(), sig)
+        peerlet::package::Package::parse(text.as_bytes(), sig)
             .unwrap()
             .encoded()
             .to_vec()

@@ -259,7 +259,7 @@ fn nodes_that_refuse_per_hop_code_pass_its_messages_on_unchanged() {
             let m = o.managers[i].0.borrow();
             m.trust()
                 .refusals()
-                .get(peerlet::peerlet::refusal::RefusalReason::PerHopDenied)
+                .get(peerlet::package::refusal::RefusalReason::PerHopDenied)
         })
         .sum();
     assert!(refused > 0, "refusals are counted");
@@ -364,7 +364,7 @@ fn no_peerlet_can_take_the_consoles_name() {
     assert_eq!(o.eval(0, "1 + 1"), Ok("2".into()));
     let impostor = "--@peerlet name=console type=end-node version=1\nreturn {}\n";
     let sig =
-        peerlet::peerlet::signing::sign_source(&o.publisher, impostor.as_bytes(), "c.lua").unwrap();
+        peerlet::package::signing::sign_source(&o.publisher, impostor.as_bytes(), "c.lua").unwrap();
     let m = o.managers[0].clone();
     let err = o
         .net

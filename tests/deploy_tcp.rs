@@ -13,8 +13,8 @@ use common::values::{app_message, count, decode_stored};
 use common::{eventually, fast_config, lookups_match_oracle, random_keys};
 use peerlet::id::{AppId, Id};
 use peerlet::node::{Node, NodeHandle};
-use peerlet::peerlet::secret_key::SigningKey;
-use peerlet::peerlet::signing::sign_source;
+use peerlet::package::secret_key::SigningKey;
+use peerlet::package::signing::sign_source;
 use peerlet::sim::Oracle;
 use peerlet::wire::{AppType, CodeLocator, NodeRef};
 

@@ -349,14 +349,14 @@ fn update_tells_applications_when_a_neighbour_leaves_and_joins() {
 
 /// An application with its own timer: fires three times, a second apart.
 struct Ticker {
-    next: Option<peerlet::chord::Time>,
-    fired: Rc<RefCell<Vec<peerlet::chord::Time>>>,
+    next: Option<peerlet::time::Time>,
+    fired: Rc<RefCell<Vec<peerlet::time::Time>>>,
 }
 
 impl Application for Ticker {
     fn deliver(&mut self, _api: &mut Api<'_>, _msg: &RoutedMessage) {}
 
-    fn next_deadline(&self) -> Option<peerlet::chord::Time> {
+    fn next_deadline(&self) -> Option<peerlet::time::Time> {
         self.next
     }
 

@@ -32,7 +32,6 @@ fn trace(net: &mut SimNet, tracer: &Tracer, key: Id, timeout: Duration) -> Trace
     });
     net.with_node(0, |kbr, now| {
         tracer.start(&mut kbr.api(now), key, timeout, done);
-        kbr.handle_api_calls(now);
     });
     net.run_for(timeout + Duration::from_secs(1));
     rx.try_recv().expect("the trace ended")

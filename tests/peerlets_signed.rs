@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Api, Application};
-use peerlet::peerlet::secret_key::SigningKey;
-use peerlet::peerlet::signing::sign_source;
-use peerlet::peerlet::trust::TrustPolicy;
+use peerlet::package::secret_key::SigningKey;
+use peerlet::package::signing::sign_source;
+use peerlet::package::trust::TrustPolicy;
 use peerlet::peerlet::ManagerConfig;
 use peerlet::wire::{Body, RoutedMessage};
 

@@ -134,7 +134,7 @@ fn all_samples_share_one_overlay_without_interfering() {
 
 #[test]
 fn every_sample_names_itself_in_its_header_and_says_how_to_use_it() {
-    use peerlet::peerlet::header::PeerletHeader;
+    use peerlet::package::header::PeerletHeader;
     use peerlet::wire::AppType;
     let types = [
         ("dht", AppType::EndNode),

@@ -11,10 +11,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::samples::SampleRing;
-use peerlet::chord::Time;
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Api, Application};
 use peerlet::peerlet::ManagerApp;
+use peerlet::time::Time;
 use peerlet::wire::{AppKind, Body, NodeRef, RoutedMessage};
 
 const NODES: usize = 20;

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{MultiValue, Value};
-use peerlet::peerlet::{cbor_to_lua, lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
+use peerlet::sandbox::{cbor_to_lua, lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
 
 /// Default limits, but with a wall-clock backstop far out of reach, so the
 /// tests see the deterministic limits (instructions, memory) on any machine.

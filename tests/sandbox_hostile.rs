@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Value};
 use peerlet::id::Id;
-use peerlet::peerlet::{lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
+use peerlet::sandbox::{lua_to_cbor, Limits, Sandbox, SandboxError, UpcallOutcome};
 
 /// Default limits, but with a wall-clock backstop far out of reach, so the
 /// tests see the deterministic limits (instructions, memory) on any machine.

@@ -3,7 +3,7 @@
 //! script sees an ordinary function return, even inside its own coroutines.
 
 use mlua::{MultiValue, Value};
-use peerlet::peerlet::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
+use peerlet::sandbox::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
 
 /// Default limits, but with a wall-clock backstop far out of reach, so the
 /// tests see the deterministic limits (instructions, memory) on any machine.

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use peerlet::id::AppId;
-use peerlet::peerlet::package::PackageError;
-use peerlet::peerlet::publisher::PublisherKey;
-use peerlet::peerlet::refusal::RefusalReason;
-use peerlet::peerlet::secret_key::{KeyPassword, SecretKeyError};
-use peerlet::peerlet::signing::{self, SignError};
+use peerlet::package::publisher::PublisherKey;
+use peerlet::package::refusal::{Refusal, RefusalReason};
+use peerlet::package::secret_key::{KeyPassword, SecretKeyError};
+use peerlet::package::signing::{self, SignError};
 use peerlet::wire::AppType;
 
 const DHT: &str = "--@peerlet name=dht type=per-hop version=7\n\
@@ -72,7 +71,7 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
     (dir, lua)
 }
 
-fn assert_is_dht(v: &peerlet::peerlet::verified::VerifiedPackage, pub_file: &Path) {
+fn assert_is_dht(v: &peerlet::package::verified::VerifiedPackage, pub_file: &Path) {
     let key = PublisherKey::from_file(pub_file).unwrap();
     assert_eq!(
         (v.name(), v.app_type(), v.version()),
@@ -232,7 +231,7 @@ fn signing_refuses_files_that_are_not_peerlets() {
         matches!(
             err,
             SignError::Package {
-                source: PackageError::Header(_),
+                source: Refusal::Header(_),
                 ..
             }
         ),

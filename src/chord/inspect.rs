@@ -1,58 +1,18 @@
 //! What the core can tell people about its peers and its work in flight:
-//! the liveness of each node in the routing table, and the requests
-//! waiting for an answer. Read-only views for the REPL's `.peers` and
+//! the [`Liveness`] of each node in the routing table, and the requests
+//! waiting for an answer ([`Pending`]). Read-only views for the REPL's `.peers` and
 //! `.stats`; routing never looks at them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Chord, Request, Time};
+use super::{Chord, Request};
+use crate::routing::{Liveness, Pending};
+use crate::time::Time;
 
 /// Peers remembered in the "last heard" map before it is pruned to the
 /// routing table (so a node talking to many strangers stays bounded).
 const HEARD_CAP: usize = 1024;
-
-/// What this node believes about a peer in its routing table, from
-/// nothing but what it saw: no probe is sent to find out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Liveness {
-    /// The peer sent us something (an ack, an answer, any message) within
-    /// the last [`Chord::alive_window`].
-    Alive { heard: Duration },
-    /// A hop to it went unacknowledged and is being retried, or it was
-    /// declared failed recently and has been learnt again since.
-    Suspected { why: &'static str },
-    /// Nothing heard from it lately (or ever): it is neither known alive
-    /// nor known failed. Fingers far away are often in this state, since
-    /// only routing through them shows they are alive.
-    Unknown { heard: Option<Duration> },
-}
-
-impl std::fmt::Display for Liveness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Liveness::Alive { heard } => write!(f, "alive (heard {} ms ago)", heard.as_millis()),
-            Liveness::Suspected { why } => write!(f, "suspected ({why})"),
-            Liveness::Unknown { heard: Some(h) } => {
-                write!(f, "unknown (last heard {:.1} s ago)", h.as_secs_f64())
-            }
-            Liveness::Unknown { heard: None } => write!(f, "unknown (never heard from)"),
-        }
-    }
-}
-
-/// Requests waiting for an answer, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pending {
-    /// Hops of routed messages not yet acknowledged by the next node.
-    pub hops: usize,
-    /// Lookups (user, finger and join) waiting for their root's answer.
-    pub lookups: usize,
-    /// Stabilize questions to the successor.
-    pub stabilize: usize,
-    /// Pings of the predecessor.
-    pub pings: usize,
-}
 
 impl Chord {
     /// Notes that `addr` just sent us something.

@@ -20,45 +20,19 @@ mod inspect;
 mod maintenance;
 mod routing;
 mod table;
-mod time;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 pub use config::Config;
-pub use inspect::{Liveness, Pending};
 pub use table::{NextHop, RoutingTable};
-pub use time::Time;
 use timers::{Timer, TimerTable};
 
 use crate::id::Id;
+use crate::routing::{Found, RouteError, Transmit};
+use crate::time::Time;
 use crate::wire::{Message, NodeRef, RoutedMessage};
-
-/// A message the driver must send to the peer listening at `to`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Transmit {
-    pub to: SocketAddr,
-    pub msg: Message,
-}
-
-/// Where a lookup ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Found {
-    pub root: NodeRef,
-    pub hops: u32,
-}
-
-/// Why a lookup or a routed message did not arrive.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RouteError {
-    #[error("no answer within the lookup timeout")]
-    Timeout,
-    #[error("dropped after {0} hops (TTL)")]
-    TtlExpired(u32),
-    #[error("peer {0} did not acknowledge")]
-    PeerFailed(SocketAddr),
-}
 
 /// What the layer above must hear about.
 #[derive(Clone, Debug, PartialEq)]

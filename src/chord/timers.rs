@@ -1,6 +1,6 @@
 //! The core's periodic timers: one closed enum, one table of deadlines.
 
-use super::time::Time;
+use crate::time::Time;
 
 /// Every periodic duty of a Chord node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

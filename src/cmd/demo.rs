@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::node::{Node, NodeConfig, NodeHandle};
-use crate::peerlet::signing;
+use crate::package::signing;
 
 /// Start a local overlay with the sample peerlets and a REPL.
 #[derive(clap::Args, Debug)]

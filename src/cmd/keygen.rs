@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::peerlet::signing;
+use crate::package::signing;
 
 /// Make an unencrypted minisign key pair for signing peerlets (like `minisign -G -W`).
 #[derive(clap::Args, Debug, Clone)]

@@ -70,7 +70,7 @@ pub struct Tuning {
     pub limits: PeerletLimits,
 }
 
-/// What each peerlet on the node may use (defaults: `peerlet::peerlet::Limits`).
+/// What each peerlet on the node may use (defaults: `peerlet::sandbox::Limits`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PeerletLimits {
     /// Lua instructions one upcall may run [default: 1000000].
@@ -147,7 +147,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     cfg.id = args.id;
     cfg.data_dir = args.data.clone();
     // Fail here, with the reason, rather than in the node thread.
-    crate::peerlet::trust::TrustPolicy::load(args.data.as_deref(), &args.trust)?;
+    crate::package::trust::TrustPolicy::load(args.data.as_deref(), &args.trust)?;
     cfg.trust_files = args.trust.clone();
     args.tuning.apply(&mut cfg);
     let (stop_tx, stop) = std::sync::mpsc::channel();
@@ -227,7 +227,7 @@ pub fn load_peerlets(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("peerlet.lua");
-        let sig_path = crate::peerlet::signing::signature_path(file);
+        let sig_path = crate::package::signing::signature_path(file);
         let signature = match std::fs::read_to_string(&sig_path) {
             Ok(sig) => Some(sig),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -273,7 +273,7 @@ pub(super) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::peerlet::Limits;
+    use crate::sandbox::Limits;
 
     /// The `[default: N]` in the flags' help must match `Limits::default()`.
     #[test]

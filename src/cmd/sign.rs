@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::peerlet::secret_key::KeyPassword;
-use crate::peerlet::signing;
+use crate::package::secret_key::KeyPassword;
+use crate::package::signing;
 
 /// Sign a peerlet; writes FILE.minisig exactly as `minisign -S` does.
 #[derive(clap::Args, Debug, Clone)]

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.nodes == 0 {
         return Err("N must be at least 1".into());
     }
-    crate::peerlet::trust::TrustPolicy::load(None, &args.trust)?;
+    crate::package::trust::TrustPolicy::load(None, &args.trust)?;
     let (stop_tx, stop) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());

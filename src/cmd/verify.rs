@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::peerlet::package::hex;
-use crate::peerlet::publisher::PublisherKey;
-use crate::peerlet::signing;
+use crate::package::hex;
+use crate::package::publisher::PublisherKey;
+use crate::package::signing;
 
 /// Check a peerlet's signature against a publisher's public key, as `minisign -V`
 /// would, and show what it vouches for.

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::id::AppId;
 use crate::node::NodeHandle;
-use crate::peerlet::secret_key::{KeyPassword, SigningKey};
-use crate::peerlet::signing;
+use crate::package::secret_key::{KeyPassword, SigningKey};
+use crate::package::signing;
 
 /// The node's own signing key, in its data directory.
 pub const LOCAL_KEY: &str = "peerlet.key";

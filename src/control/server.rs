@@ -177,7 +177,7 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
         Request::Log { .. } => Err("a log stream takes a connection of its own".into()),
-        Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr.chord(), now)))),
+        Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr, now)))),
         Request::Trace { key } => {
             // 40 hex digits are an id; anything else is a name, hashed
             // like kbr.key(name).
@@ -188,7 +188,7 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
         Request::Completions => on_node(node.with_peerlets(|m, api| {
             let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
             words.push(api.id().id.to_string());
-            words.extend(api.table().known_nodes().iter().map(|n| n.id.to_string()));
+            words.extend(api.view().known_nodes().iter().map(|n| n.id.to_string()));
             Ok(words.join("\n"))
         })),
         Request::Interrupt => on_node(node.with_peerlets(|m, _| {
@@ -197,7 +197,7 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
                 false => "nothing to interrupt".into(),
             })
         })),
-        Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(api.table())))),
+        Request::Ring => on_node(node.with_peerlets(|_, api| Ok(super::show::ring(&*api.view())))),
         Request::Apps => on_node(node.with_peerlets(|m, _| Ok(super::show::apps(m)))),
         Request::Stats => {
             let stats = node.stats();

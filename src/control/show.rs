@@ -3,47 +3,32 @@
 
 use std::fmt::Write;
 
-use crate::chord::{Chord, RoutingTable, Time};
 use crate::kbr::trace::TraceReport;
+use crate::kbr::view::RoutingView;
+use crate::kbr::Kbr;
 use crate::node::{NodeStats, QueueDepths};
 use crate::peerlet::Manager;
+use crate::time::Time;
+use crate::wire::NodeRef;
 
-/// Bits of a ring id: the number of fingers.
-const FINGERS: usize = 160;
-
-/// This node, its predecessor, successor list and distinct fingers, each
-/// with what this node believes of its liveness (see
-/// [`crate::chord::Liveness`]).
-pub fn peers(chord: &Chord, now: Time) -> String {
-    let table = chord.table();
-    let alive = |n: &crate::wire::NodeRef| chord.liveness(now, n.addr);
+/// This node, its predecessor, successors and other routing entries
+/// (Chord: runs of fingers), each with what this node believes of its
+/// liveness (see [`crate::routing::Liveness`]).
+pub fn peers(kbr: &mut Kbr, now: Time) -> String {
+    let view = kbr.view(now);
+    let alive = |n: &NodeRef| kbr.liveness(now, n.addr);
     let mut out = String::new();
-    let _ = writeln!(out, "me           {:?}", table.me());
-    match table.predecessor() {
+    let _ = writeln!(out, "me           {:?}", view.me());
+    match view.predecessor() {
         Some(p) => writeln!(out, "predecessor  {p:?}  {}", alive(&p)),
         None => writeln!(out, "predecessor  (none)"),
     }
     .unwrap_or(());
-    for (i, s) in table.successors().iter().enumerate() {
+    for (i, s) in view.successors().iter().enumerate() {
         let _ = writeln!(out, "successor {i:<2} {s:?}  {}", alive(s));
     }
-    // Runs of fingers pointing at the same node print once, with the range.
-    let mut last = None;
-    let mut start = 0;
-    for i in 0..=FINGERS {
-        let f = if i < FINGERS { table.finger(i) } else { None };
-        if i == FINGERS || f != last {
-            if let Some(node) = last {
-                let _ = writeln!(
-                    out,
-                    "finger {start:>3}-{:<3} {node:?}  {}",
-                    i - 1,
-                    alive(&node)
-                );
-            }
-            last = f;
-            start = i;
-        }
+    for (label, node) in view.links() {
+        let _ = writeln!(out, "{label} {node:?}  {}", alive(&node));
     }
     out.pop();
     out
@@ -52,11 +37,11 @@ pub fn peers(chord: &Chord, now: Time) -> String {
 /// The ring as this node knows it: every known node clockwise from this
 /// one, with its place on the ring (per mille of the id space), the arc
 /// to the next known node, and its role here.
-pub fn ring(table: &RoutingTable) -> String {
+pub fn ring(table: &dyn RoutingView) -> String {
     let me = table.me();
     let mut nodes = vec![me];
     nodes.extend(table.known_nodes().into_iter().filter(|n| n.id != me.id));
-    let place = |n: &crate::wire::NodeRef| n.id.high_u64() as f64 / u64::MAX as f64 * 1000.0;
+    let place = |n: &NodeRef| n.id.high_u64() as f64 / u64::MAX as f64 * 1000.0;
     let mut out = format!("{} node(s) known, clockwise from this one:", nodes.len());
     for (i, n) in nodes.iter().enumerate() {
         let next = &nodes[(i + 1) % nodes.len()];

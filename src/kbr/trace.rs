@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::{Api, Application};
-use crate::chord::Time;
 use crate::id::{AppId, Id};
+use crate::time::Time;
 use crate::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 
 /// The tracer's reserved app id. Peerlets' app ids are SHA-256 prefixes,

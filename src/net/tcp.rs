@@ -10,7 +10,7 @@
 //! keeps exactly one writer per socket and no connection-ownership races
 //! between two nodes that open connections to each other at once.
 //!
-//! The incoming side is [`accept_loop`] ([`super::incoming`]). The
+//! The incoming side is `accept_loop` ([`super::incoming`]). The
 //! outgoing side is [`Transport`], owned by the core: [`Transport::send`]
 //! never blocks. Each peer has a bounded queue of encoded frames drained by a
 //! writer task; when the queue is full the message is dropped and counted.
@@ -36,7 +36,7 @@ use smol::channel::{self, Receiver, Sender, TrySendError};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-pub use super::incoming::accept_loop;
+
 use crate::wire::{encode_frame, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
 /// Limits and patience of the transport.

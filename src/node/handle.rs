@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use smol::channel::Sender;
 
 use super::{Control, QueueDepths, Shared};
-use crate::chord::{Found, RouteError, Time};
 use crate::id::AppId;
 use crate::id::Id;
 use crate::kbr::trace::TraceReport;
 use crate::kbr::{Api, Kbr};
 use crate::peerlet::Manager;
+use crate::routing::{Found, RouteError};
+use crate::time::Time;
 use crate::wire::NodeRef;
 
 /// Where a node is in its life.

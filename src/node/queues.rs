@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use smol::channel::Receiver;
 
 use super::{Control, Node};
-use crate::chord::Pending;
 use crate::net::tcp::NetInput;
+use crate::routing::Pending;
 
 /// A snapshot of the node's queues, taken on its core task.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

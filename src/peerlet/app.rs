@@ -12,10 +12,10 @@ use serde_bytes::ByteBuf;
 use super::code_store::{CodeMsg, CODE_APP};
 use super::host::{node_from_lua, node_to_lua, CallTarget, RESERVED_METHODS};
 use super::manager::{Manager, OutCall, Served, Step};
-use super::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
-use crate::chord::Time;
 use crate::id::{AppId, Id};
 use crate::kbr::{Api, Application};
+use crate::sandbox::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
+use crate::time::Time;
 use crate::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 
 /// The manager, shared between the KBR layer (as its default application)

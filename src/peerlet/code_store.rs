@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
-use super::package::{hex, Package};
 use crate::id::{AppId, Id};
 use crate::kbr::Api;
+use crate::package::{hex, Package};
 use crate::wire::{AppKind, AppMessage, AppType, NodeRef};
 
 /// The app id code-store messages travel under. Publishers' app ids are

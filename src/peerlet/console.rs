@@ -17,11 +17,11 @@
 use mlua::chunk::ChunkMode;
 use mlua::MultiValue;
 
-use super::error::describe;
-use super::manager::{InstallError, Manager};
-use super::{pretty, CallId, SandboxError, UpcallOutcome};
+use super::manager::{ConsoleWaiting, Done, InstallError, Manager, PeerletSpec};
+use super::pretty;
 use crate::id::AppId;
 use crate::kbr::Api;
+use crate::sandbox::{describe, CallId, SandboxError, UpcallOutcome};
 use crate::wire::AppType;
 
 /// The console peerlet's name.
@@ -30,21 +30,10 @@ pub const CONSOLE: &str = "console";
 /// Chunk name of console lines in error messages (`console:1: ...`).
 const CHUNK: &str = "=console";
 
-/// What the outcome of a console line is given to: the text to print, or
-/// the error.
-pub type Done = Box<dyn FnOnce(Result<String, String>)>;
-
 /// How a console line's first step ended, when it did not fail.
 enum Started {
     Done(String),
     Waiting(CallId),
-}
-
-/// A console line suspended in a remote call.
-pub(super) struct Waiting {
-    /// The suspended activation: the next resume of it is the line's.
-    call: CallId,
-    done: Done,
 }
 
 impl Manager {
@@ -55,7 +44,9 @@ impl Manager {
     /// If the console is replaced meanwhile, `done` is dropped unrun.
     pub fn console_eval(&mut self, api: &mut Api<'_>, code: &str, done: Done) {
         match self.console_start(api, code) {
-            Ok(Started::Waiting(call)) => self.console_waiting = Some(Waiting { call, done }),
+            Ok(Started::Waiting(call)) => {
+                self.console_waiting = Some(ConsoleWaiting { call, done })
+            }
             Ok(Started::Done(text)) => done(Ok(text)),
             Err(e) => done(Err(e)),
         }
@@ -97,7 +88,7 @@ impl Manager {
         match outcome {
             Ok(UpcallOutcome::Done(values)) => (waiting.done)(Ok(pretty::values(values))),
             Ok(UpcallOutcome::Suspended { call, .. }) => {
-                self.console_waiting = Some(Waiting {
+                self.console_waiting = Some(ConsoleWaiting {
                     call: *call,
                     done: waiting.done,
                 })
@@ -109,7 +100,7 @@ impl Manager {
     /// Starts a console line: done at once, or waiting on a remote call.
     fn console_start(&mut self, api: &mut Api<'_>, code: &str) -> Result<Started, String> {
         let (app, note) = self.console(api).map_err(|e| e.to_string())?;
-        self.refresh(api, app, false);
+        self.refresh(api, app);
         let p = self.peerlets.get_mut(&app).expect("console just installed");
         let lua = p.sandbox.lua();
         let compile = |text: &str| {
@@ -163,7 +154,7 @@ impl Manager {
             self.console_waiting = None;
         }
         let app = self.console_app();
-        let spec = super::PeerletSpec {
+        let spec = PeerletSpec {
             name: CONSOLE,
             app,
             app_type: AppType::EndNode,

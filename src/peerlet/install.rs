@@ -4,14 +4,15 @@
 
 use mlua::MultiValue;
 
-use super::header::PeerletHeader;
+use super::console::CONSOLE;
 use super::host::{self, HostState};
 use super::manager::{InstallError, Manager, Peerlet, PeerletSpec, PeerletStats, Step};
 use super::store::Store;
-use super::{lua_to_cbor, Sandbox, UpcallOutcome};
-use crate::chord::Time;
 use crate::id::AppId;
 use crate::kbr::Api;
+use crate::package::header::PeerletHeader;
+use crate::sandbox::{cbor_to_lua, lua_to_cbor, Sandbox, UpcallOutcome};
+use crate::time::Time;
 
 impl Manager {
     /// Installs an unsigned peerlet from source, as this node's own: its name
@@ -36,7 +37,7 @@ impl Manager {
                 })?
             }
         };
-        if header.name == super::console::CONSOLE {
+        if header.name == CONSOLE {
             return Err(InstallError::Reserved(header.name));
         }
         let spec = PeerletSpec {
@@ -64,7 +65,7 @@ impl Manager {
         let fresh = self.build(api, spec)?;
         let old = self.peerlets.insert(app, fresh);
         let state = old.and_then(|mut old| self.save_state(api.now(), &mut old));
-        self.refresh(api, app, true);
+        self.refresh(api, app);
         if self.peerlets[&app].sandbox.has_upcall("init") {
             self.drive(api, app, None, Step::Upcall("init", MultiValue::new()));
         }
@@ -136,12 +137,10 @@ impl Manager {
             name: name.to_string(),
             source,
         })?;
-        let sandbox = Sandbox::new(name, &self.cfg.limits)?;
-        let ring = api.table().clone();
-        let host = HostState::new(name, app, app_type, &self.cfg.limits, ring, store);
+        let mut sandbox = Sandbox::new(name, &self.cfg.limits)?;
+        let host = HostState::new(name, app, app_type, &self.cfg.limits, api.view(), store);
         host.now.set(api.now());
-        host::install(&sandbox, &host)?;
-        let mut sandbox = sandbox;
+        host::install(&mut sandbox, &host)?;
         sandbox.load(chunk_name, source)?;
         // Whatever the chunk queued at load time is dropped: a peerlet acts
         // from init() on.
@@ -157,7 +156,6 @@ impl Manager {
             stats: PeerletStats::default(),
             code: spec.signed.as_ref().map(|(c, _)| c.clone()),
             publisher: spec.signed.as_ref().map(|(_, p)| p.clone()),
-            ring_seen: None,
         })
     }
 
@@ -197,7 +195,7 @@ impl Manager {
         if !p.sandbox.has_upcall("restore") {
             return;
         }
-        match super::cbor_to_lua(p.sandbox.lua(), state, &self.cfg.limits) {
+        match cbor_to_lua(p.sandbox.lua(), state, &self.cfg.limits) {
             Ok(v) => {
                 let args = MultiValue::from_iter([v]);
                 self.drive(api, app, None, Step::Upcall("restore", args));

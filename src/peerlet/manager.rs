@@ -20,14 +20,14 @@ use serde_bytes::ByteBuf;
 
 use super::code_store::CodeStore;
 use super::deploy::{DeployConfig, Deployer};
-
 use super::host::{HostState, Outgoing};
-use super::store::DEFAULT_QUOTA;
-use super::trust::TrustPolicy;
-use super::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
-use crate::chord::Time;
+use super::store::{StoreError, DEFAULT_QUOTA};
 use crate::id::AppId;
 use crate::kbr::Api;
+use crate::package::refusal::Refusal;
+use crate::package::trust::TrustPolicy;
+use crate::sandbox::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
+use crate::time::Time;
 use crate::wire::{AppKind, AppMessage, AppType, CodeLocator, NodeRef};
 
 /// How the manager runs peerlets.
@@ -64,14 +64,11 @@ pub enum InstallError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("peerlet `{name}`: {source}")]
-    Store {
-        name: String,
-        source: super::store::StoreError,
-    },
+    Store { name: String, source: StoreError },
     #[error("{chunk}: no usable `--@peerlet name=...` header and no usable file name: {reason}")]
     Header { chunk: String, reason: String },
     #[error(transparent)]
-    Package(#[from] super::package::PackageError),
+    Package(#[from] Refusal),
     #[error(
         "peerlet `{name}`: version {offered} does not replace the installed version {installed}"
     )]
@@ -126,8 +123,6 @@ pub struct Peerlet {
     pub code: Option<CodeLocator>,
     /// The publisher's key id (hex), for signed peerlets.
     pub publisher: Option<String>,
-    /// The neighbour-set version and time of its routing snapshot.
-    pub(super) ring_seen: Option<(u64, Time)>,
 }
 
 impl Peerlet {
@@ -194,6 +189,17 @@ pub(super) enum Step<'a> {
     Resume(CallId, Result<MultiValue, String>),
 }
 
+/// What the outcome of a console line is given to: the text to print, or
+/// the error.
+pub type Done = Box<dyn FnOnce(Result<String, String>)>;
+
+/// A console line suspended in a remote call (see `console.rs`).
+pub(super) struct ConsoleWaiting {
+    /// The suspended activation: the next resume of it is the line's.
+    pub(super) call: CallId,
+    pub(super) done: Done,
+}
+
 /// All peerlets of one node. See the module docs.
 pub struct Manager {
     pub(super) cfg: ManagerConfig,
@@ -210,7 +216,7 @@ pub struct Manager {
     next_call: u64,
     reports: VecDeque<String>,
     /// The console line waiting on a remote call, if any (see `console.rs`).
-    pub(super) console_waiting: Option<super::console::Waiting>,
+    pub(super) console_waiting: Option<ConsoleWaiting>,
 }
 
 /// Reports kept for the REPL and tests; older ones are dropped.
@@ -286,26 +292,14 @@ impl Manager {
         self.reports.push_back(line);
     }
 
-    /// Gives peerlet `app` the current time and, when it changed (or every
-    /// second, for fingers), a fresh copy of the routing state.
-    pub(super) fn refresh(&mut self, api: &Api<'_>, app: AppId, force: bool) {
-        let version = api.table().neighbors_version();
-        let now = api.now();
+    /// Sets peerlet `app`'s clock and its routing view (the one snapshot
+    /// the KBR layer shares with every peerlet) before an upcall.
+    pub(super) fn refresh(&mut self, api: &mut Api<'_>, app: AppId) {
         let Some(p) = self.peerlets.get_mut(&app) else {
             return;
         };
-        p.host.now.set(now);
-        // Each peerlet's copy ages on its own: one peerlet's refresh says
-        // nothing about another's.
-        let stale = force
-            || match p.ring_seen {
-                Some((v, at)) => v != version || now.since(at) > Duration::from_secs(1),
-                None => true,
-            };
-        if stale {
-            *p.host.ring.borrow_mut() = api.table().clone();
-            p.ring_seen = Some((version, now));
-        }
+        p.host.now.set(api.now());
+        *p.host.ring.borrow_mut() = api.view();
     }
 
     /// Runs one step of an activation of peerlet `app` and acts on how it
@@ -317,7 +311,7 @@ impl Manager {
         served: Option<Served>,
         step: Step<'_>,
     ) -> Option<MultiValue> {
-        self.refresh(api, app, false);
+        self.refresh(api, app);
         let p = self.peerlets.get_mut(&app)?;
         let mut resumed = None;
         let outcome = match step {

@@ -2,12 +2,13 @@
 //! the code's origin and publishes the package in the overlay's code
 //! store), or from a package fetched by traffic ([`super::deploy`]).
 
-use super::code_store::CodeMsg;
+use super::code_store::{code_key, CodeMsg};
+use super::console::CONSOLE;
 use super::manager::{InstallError, Manager, PeerletSpec};
-use super::package::Package;
-use super::verified::VerifiedPackage;
 use crate::id::AppId;
 use crate::kbr::Api;
+use crate::package::verified::VerifiedPackage;
+use crate::package::Package;
 use crate::wire::CodeLocator;
 use serde_bytes::ByteBuf;
 
@@ -30,7 +31,7 @@ impl Manager {
     ) -> Result<AppId, InstallError> {
         let package = Package::parse(source, signature)
             .inspect_err(|e| self.trust().record_refusal(e.reason()))?;
-        let verified = package.verify(self.trust())?;
+        let verified = self.trust().verify(&package)?;
         let locator = CodeLocator {
             hash: verified.code_hash(),
             size: package.size() as u64,
@@ -41,11 +42,7 @@ impl Manager {
         let put = CodeMsg::Put {
             package: ByteBuf::from(encoded),
         };
-        api.route(
-            super::code_store::code_key(&verified.code_hash()),
-            put.to_app_message(),
-            None,
-        );
+        api.route(code_key(&verified.code_hash()), put.to_app_message(), None);
         Ok(app)
     }
 
@@ -58,7 +55,7 @@ impl Manager {
         encoded: Vec<u8>,
         locator: CodeLocator,
     ) -> Result<AppId, InstallError> {
-        if verified.name() == super::console::CONSOLE {
+        if verified.name() == CONSOLE {
             return Err(InstallError::Reserved(verified.name().to_string()));
         }
         if let Some(old) = self.peerlets.get(&verified.app_id()) {

@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use super::net::{SimConfig, SimNet};
 use super::rng::Rng;
-use crate::chord::{Config, Time};
+use crate::chord::Config;
 use crate::id::Id;
 use crate::kbr::KbrEvent;
+use crate::time::Time;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -218,7 +219,7 @@ pub fn run(exp: &Experiment) -> Report {
             Action::Lookup => {
                 let (src, _) = live.pick(&mut rng);
                 let key = rng.id();
-                let req = net.with_node(src, |k, now| k.chord_mut().lookup(now, key));
+                let req = net.with_node(src, |k, now| k.lookup(now, key));
                 tally.asked.insert((src, req), key);
             }
             Action::Churn if rng.below(2) == 0 || live.len() < 2 => {

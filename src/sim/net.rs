@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use super::oracle::Oracle;
 use super::rng::Rng;
-use crate::chord::{Chord, Config, Found, RouteError, Time};
+use crate::chord::{Chord, Config};
 use crate::id::{AppId, Id, ID_BITS};
 use crate::kbr::{Application, Kbr, KbrEvent};
+use crate::routing::{Found, RouteError};
+use crate::time::Time;
 use crate::wire::{Body, Message, NodeRef};
 
 /// How the virtual network behaves.
@@ -161,20 +163,19 @@ impl SimNet {
     pub fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Kbr, Time) -> R) -> R {
         let now = self.now;
         let out = f(&mut self.nodes[i].kbr, now);
-        self.nodes[i].kbr.handle_api_calls(now);
         self.after_handle(i);
         out
     }
 
     /// Node `i` starts a new ring.
     pub fn create(&mut self, i: usize) {
-        self.with_node(i, |k, now| k.chord_mut().create(now));
+        self.with_node(i, |k, now| k.create(now));
     }
 
     /// Node `i` joins through node `via`.
     pub fn join(&mut self, i: usize, via: usize) {
         let addr = self.me(via).addr;
-        self.with_node(i, |k, now| k.chord_mut().join(now, addr));
+        self.with_node(i, |k, now| k.join(now, addr));
     }
 
     /// Node `i` stops at once, telling nobody.
@@ -184,7 +185,7 @@ impl SimNet {
 
     /// Node `i` leaves gracefully.
     pub fn leave(&mut self, i: usize) {
-        self.with_node(i, |k, now| k.chord_mut().leave(now));
+        self.with_node(i, |k, now| k.leave(now));
         self.nodes[i].alive = false;
     }
 
@@ -364,7 +365,7 @@ impl SimNet {
         let first = self.events.len();
         let mut waiting: HashMap<(usize, u64), usize> = HashMap::new();
         for (k, &(from, key)) in asks.iter().enumerate() {
-            let req = self.with_node(from, |kbr, now| kbr.chord_mut().lookup(now, key));
+            let req = self.with_node(from, |kbr, now| kbr.lookup(now, key));
             waiting.insert((from, req), k);
         }
         let mut out: Vec<Result<Found, RouteError>> = vec![Err(RouteError::Timeout); asks.len()];

@@ -1,16 +1,16 @@
 //! A simulated overlay where every node has a peerlet manager that trusts
 //! one publisher, for tests of deployment by traffic.
 
-use peerlet::chord::Time;
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Api, Application};
+use peerlet::package::secret_key::SigningKey;
+use peerlet::package::signing::sign_source;
+use peerlet::package::trust::TrustPolicy;
+use peerlet::package::Package;
 use peerlet::peerlet::code_store::CodeMsg;
-use peerlet::peerlet::package::Package;
-use peerlet::peerlet::secret_key::SigningKey;
-use peerlet::peerlet::signing::sign_source;
-use peerlet::peerlet::trust::TrustPolicy;
 use peerlet::peerlet::{ManagerApp, ManagerConfig};
 use peerlet::sim::SimNet;
+use peerlet::time::Time;
 use peerlet::wire::{AppType, Body, CodeLocator, RoutedMessage};
 use serde_bytes::ByteBuf;
 use std::cell::Cell;

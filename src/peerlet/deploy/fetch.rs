@@ -1,54 +1,20 @@
 //! Fetching code: the store first, then the origin, turn and turn about,
 //! with a growing pause; each request waits `fetch_timeout` for its answer.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 
-use super::{Held, Outcome};
-use crate::chord::Time;
-use crate::id::AppId;
+use super::deployer::{Outcome, Source, State};
 use crate::kbr::Api;
+use crate::package::hex;
 use crate::peerlet::code_store::{code_key, CodeMsg};
 use crate::peerlet::manager::Manager;
-use crate::peerlet::package::hex;
-use crate::wire::{CodeLocator, NodeRef};
-
-/// Who a request for code goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Source {
-    Store,
-    Origin(NodeRef),
-}
-
-/// Where a fetch stands: a request out, or a pause before the next one.
-pub(super) enum State {
-    Asking {
-        req: u64,
-        source: Source,
-        deadline: Time,
-    },
-    Waiting {
-        until: Time,
-    },
-}
-
-/// One code hash being fetched, and the messages waiting for it.
-pub(super) struct Fetch {
-    pub(super) locator: CodeLocator,
-    pub(super) app: AppId,
-    pub(super) started: Time,
-    pub(super) attempts: u32,
-    pub(super) state: State,
-    pub(super) queue: VecDeque<Held>,
-    pub(super) last_error: String,
-}
 
 impl Manager {
     /// Sends the next request for code `hash`: the store on even attempts
     /// (and always, if there is no origin), the origin on odd ones.
-    pub(super) fn ask(&mut self, api: &mut Api<'_>, hash: [u8; 32]) {
+    pub(in crate::peerlet) fn ask(&mut self, api: &mut Api<'_>, hash: [u8; 32]) {
         let req = self.fresh_call_id();
         let timeout = self.cfg.deploy.fetch_timeout;
         let me = api.id().id;
@@ -107,7 +73,12 @@ impl Manager {
         }
     }
 
-    pub(super) fn attempt_failed(&mut self, api: &mut Api<'_>, hash: [u8; 32], why: String) {
+    pub(in crate::peerlet) fn attempt_failed(
+        &mut self,
+        api: &mut Api<'_>,
+        hash: [u8; 32],
+        why: String,
+    ) {
         let (max, backoff) = (self.cfg.deploy.attempts, self.cfg.deploy.backoff);
         let Some(f) = self.deploy.fetches.get_mut(&hash) else {
             return;

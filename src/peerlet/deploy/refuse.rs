@@ -9,7 +9,12 @@ use crate::wire::{AppKind, AppMessage, Body, RoutedMessage};
 impl Manager {
     /// This node will not run `msg`'s app: pass the message on to the next
     /// replica of its key that has not refused it, or tell its sender.
-    pub(super) fn refuse(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, reason: &str) {
+    pub(in crate::peerlet) fn refuse(
+        &mut self,
+        api: &mut Api<'_>,
+        msg: &RoutedMessage,
+        reason: &str,
+    ) {
         let Body::App(app_msg) = &msg.body else {
             return;
         };
@@ -25,7 +30,7 @@ impl Manager {
         let next = api
             .replica_set(&msg.key, replicas)
             .into_iter()
-            .chain(api.table().successors().iter().copied())
+            .chain(api.view().successors())
             .find(|n| !refused_by.contains(&n.id));
         match next {
             Some(next) if routed && refused_by.len() < replicas => {
@@ -48,7 +53,12 @@ impl Manager {
     }
 
     /// Tells the sender of `msg` that it was not delivered.
-    pub(super) fn undelivered(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, reason: &str) {
+    pub(in crate::peerlet) fn undelivered(
+        &mut self,
+        api: &mut Api<'_>,
+        msg: &RoutedMessage,
+        reason: &str,
+    ) {
         let Body::App(a) = &msg.body else {
             return;
         };

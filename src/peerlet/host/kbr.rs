@@ -4,11 +4,10 @@ use std::rc::Rc;
 
 use mlua::{Lua, Table, Value, Variadic};
 
-use super::{
-    count_arg, key_from_lua, node_from_lua, node_to_lua, nodes_to_lua, HostState, Outgoing,
-};
+use super::nodes::{count_arg, key_from_lua, node_from_lua, node_to_lua, nodes_to_lua};
+use super::state::{HostState, Outgoing};
 use crate::id::Id;
-use crate::peerlet::lua_to_cbor;
+use crate::sandbox::lua_to_cbor;
 
 /// Most nodes a query returns, whatever the script asks for.
 const MAX_NODES: usize = 256;

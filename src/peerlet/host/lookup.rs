@@ -9,41 +9,14 @@ use std::rc::Rc;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, MultiValue, Table, Value};
 
-use super::{key_from_lua, HostState};
-use crate::id::{AppId, Id};
-use crate::peerlet::{encode_array, Sandbox, SandboxError};
-
-/// Upcall names that cannot be called remotely: they belong to the node.
-pub const RESERVED_METHODS: [&str; 7] = [
-    "deliver",
-    "forward",
-    "update",
-    "undelivered",
-    "init",
-    "save",
-    "restore",
-];
+use super::calls::{CallRequest, CallTarget, RESERVED_METHODS};
+use super::nodes::key_from_lua;
+use super::state::HostState;
+use crate::id::AppId;
+use crate::sandbox::{encode_array, Sandbox, SandboxError};
 
 /// Longest method name.
 const METHOD_BYTES: usize = 64;
-
-/// Which peerlet a handle calls: an app id, or the name of a peerlet
-/// installed on this node (resolved by the manager when the call is sent).
-#[derive(Clone, Debug, PartialEq)]
-pub enum CallTarget {
-    App(AppId),
-    Name(String),
-}
-
-/// A remote call a suspended upcall is waiting on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallRequest {
-    pub key: Id,
-    pub app: CallTarget,
-    pub method: String,
-    /// The arguments, a CBOR array.
-    pub args: Vec<u8>,
-}
 
 /// Builds handles in Lua, so a method call is a Lua function that can
 /// suspend (a Rust function cannot yield).

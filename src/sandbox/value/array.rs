@@ -3,8 +3,9 @@
 
 use mlua::{MultiValue, Value};
 
-use super::{cbor_to_lua, lua_to_cbor};
-use crate::peerlet::Limits;
+use super::decode::cbor_to_lua;
+use super::encode::lua_to_cbor;
+use crate::sandbox::limits::Limits;
 
 /// Encodes `values` as one CBOR array, each value raw-read and bounded like
 /// any message, the whole at most `limits.message_bytes`. Errors name the

@@ -21,13 +21,13 @@
 //!
 //! # Examples
 //! ```
-//! use peerlet::peerlet::header::PeerletHeader;
+//! use peerlet::package::header::PeerletHeader;
 //! use peerlet::wire::AppType;
 //!
 //! let h = PeerletHeader::parse("--@peerlet name=dht type=per-hop version=3\nlocal P = {}\n")?;
 //! assert_eq!((h.name.as_str(), h.app_type, h.version), ("dht", AppType::PerHop, 3));
 //! assert_eq!(h.to_string(), "--@peerlet name=dht type=per-hop version=3");
-//! # Ok::<(), peerlet::peerlet::header::HeaderError>(())
+//! # Ok::<(), peerlet::package::header::HeaderError>(())
 //! ```
 
 use std::fmt;

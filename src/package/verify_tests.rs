@@ -2,13 +2,13 @@
 
 use sha2::{Digest, Sha256};
 
+use super::header::HeaderError;
+use super::refusal::{Refusal, RefusalReason};
+use super::secret_key::SigningKey;
+use super::signing::sign_source;
+use super::trust::TrustPolicy;
+use super::Package;
 use crate::id::AppId;
-use crate::peerlet::header::HeaderError;
-use crate::peerlet::package::{Package, PackageError};
-use crate::peerlet::refusal::RefusalReason;
-use crate::peerlet::secret_key::SigningKey;
-use crate::peerlet::signing::sign_source;
-use crate::peerlet::trust::{Refusal, TrustPolicy};
 use crate::wire::AppType;
 
 const DHT: &str = "--@peerlet name=dht type=end-node version=3\nlocal P = {}\nreturn P\n";
@@ -25,10 +25,10 @@ fn trusting(key: &SigningKey) -> TrustPolicy {
 }
 
 /// Parses and verifies; returns the error's reason and checks it was counted once.
-fn refusal(policy: &TrustPolicy, source: &[u8], sig: &str) -> PackageError {
+fn refusal(policy: &TrustPolicy, source: &[u8], sig: &str) -> Refusal {
     let before = policy.refusals().total();
     let err = Package::parse(source, sig)
-        .and_then(|p| p.verify(policy).map(|_| ()))
+        .and_then(|p| policy.verify(&p).map(|_| ()))
         .unwrap_err();
     let counted = policy.refusals().total() - before;
     // Parse errors happen before the policy sees anything.
@@ -52,7 +52,7 @@ fn a_good_package_says_what_was_signed_and_by_whom() {
     let key = SigningKey::generate().unwrap();
     let (source, sig) = signed(&key, DHT);
     let package = Package::parse(&source, &sig).unwrap();
-    let v = package.verify(&trusting(&key)).unwrap();
+    let v = trusting(&key).verify(&package).unwrap();
     assert_eq!(
         (v.name(), v.app_type(), v.version()),
         ("dht", AppType::EndNode, 3)
@@ -146,10 +146,7 @@ fn an_unknown_publisher_is_refused() {
     let (source, sig) = signed(&stranger, DHT);
     let policy = trusting(&key);
     let err = refusal(&policy, &source, &sig);
-    assert!(
-        matches!(err, PackageError::Refused(Refusal::UnknownPublisher { .. })),
-        "{err}"
-    );
+    assert!(matches!(err, Refusal::UnknownPublisher { .. }), "{err}");
     assert!(
         err.to_string().contains(&stranger.public().key_id_hex()),
         "{err}"
@@ -179,7 +176,7 @@ fn missing_or_malformed_headers_are_refused() {
     ];
     for (source, expected) in cases {
         let err = refusal(&policy, source.as_bytes(), &sig);
-        assert_eq!(err, PackageError::Header(expected));
+        assert_eq!(err, Refusal::Header(expected));
         assert!(
             sign_source(&key, source.as_bytes(), "x.lua").is_err(),
             "signing {source:?}"
@@ -193,12 +190,12 @@ fn binary_chunks_and_non_text_are_refused() {
     let (_, sig) = signed(&key, DHT);
     let policy = trusting(&key);
     let chunk = b"\x1bLuaT\x00\x19\x93\r\n\x1a\n";
-    assert_eq!(refusal(&policy, chunk, &sig), PackageError::BinaryChunk);
+    assert_eq!(refusal(&policy, chunk, &sig), Refusal::BinaryChunk);
     assert!(sign_source(&key, chunk, "x.luac").is_err());
     let latin1 = b"--@peerlet name=x\n-- caf\xe9\n";
     assert_eq!(
         refusal(&policy, latin1, &sig),
-        PackageError::NotText { valid_up_to: 24 }
+        Refusal::NotText { valid_up_to: 24 }
     );
 }
 
@@ -212,7 +209,7 @@ fn oversize_packages_are_refused() {
     let err = refusal(&policy, &source, &sig);
     assert_eq!(
         err,
-        PackageError::Oversize {
+        Refusal::Oversize {
             size,
             max: size - 1
         }
@@ -229,16 +226,12 @@ fn per_hop_apps_are_refused_where_denied() {
     let key = SigningKey::generate().unwrap();
     let (source, sig) = signed(&key, &DHT.replace("end-node", "per-hop"));
     let mut policy = trusting(&key);
-    assert!(Package::parse(&source, &sig)
-        .unwrap()
-        .verify(&policy)
+    assert!(policy
+        .verify(&Package::parse(&source, &sig).unwrap())
         .is_ok());
     policy.set_run_per_hop(false);
     let err = refusal(&policy, &source, &sig);
-    assert_eq!(
-        err,
-        PackageError::Refused(Refusal::PerHopDenied { name: "dht".into() })
-    );
+    assert_eq!(err, Refusal::PerHopDenied { name: "dht".into() });
 }
 
 #[test]
@@ -246,9 +239,8 @@ fn an_app_id_claimed_by_another_key_is_refused() {
     let key = SigningKey::generate().unwrap();
     let other = SigningKey::generate().unwrap();
     let (source, sig) = signed(&key, DHT);
-    let v = Package::parse(&source, &sig)
-        .unwrap()
-        .verify(&trusting(&key))
+    let v = trusting(&key)
+        .verify(&Package::parse(&source, &sig).unwrap())
         .unwrap();
     let theirs = AppId::derive(other.public().ed25519(), "dht");
     let err = v.check_app_id(theirs).unwrap_err();
@@ -274,10 +266,8 @@ fn a_trusted_comment_disagreeing_with_the_header_is_refused() {
     let sig = key
         .sign(DHT.as_bytes(), "timestamp:1\tfile:dht.lua\thashed")
         .unwrap();
-    assert!(Package::parse(DHT.as_bytes(), &sig)
-        .unwrap()
-        .verify(&trusting(&key))
-        .is_ok());
+    let package = Package::parse(DHT.as_bytes(), &sig).unwrap();
+    assert!(trusting(&key).verify(&package).is_ok());
 }
 
 #[test]

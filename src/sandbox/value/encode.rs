@@ -1,105 +1,12 @@
-//! Lua values to and from CBOR: what a peerlet's messages are made of.
-//!
-//! What can travel: `nil`, booleans, integers, floats, strings and tables of
-//! those. Strings become CBOR byte strings, so any bytes round-trip; CBOR text
-//! strings are accepted too and become Lua strings. A table whose keys are
-//! exactly `1..n` (n ≥ 1) is a CBOR array; an empty table is an empty array;
-//! any other table is a CBOR map whose keys must be strings, integers,
-//! non-integral floats or booleans. Integers stay integers and floats stay
-//! floats. An array element that is `nil` in CBOR leaves a hole in the Lua
-//! table (Lua cannot store `nil`).
-//!
-//! What is refused, with a [`ValueError`] that names the problem and where it
-//! is (`value.a[3]`): functions, coroutines, userdata, tables that contain
-//! themselves, tables as keys, nesting deeper than [`Limits::nesting_depth`],
-//! and anything over [`Limits::message_bytes`] once encoded. Encoding stops as
-//! soon as the output passes the limit.
-//!
-//! Reading a table never runs script code: only raw access is used, so
-//! `__index`, `__pairs`, `__len` and friends are ignored.
+//! Lua to CBOR: raw access only, bounded depth and size.
 
 use std::collections::HashSet;
 use std::ffi::c_void;
-use std::fmt;
 
 use mlua::{Table, Value};
 
-use super::Limits;
-
-/// Why a value cannot be sent or received.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValueError {
-    /// What is wrong.
-    pub kind: ValueErrorKind,
-    /// Where in the value, as Lua would write it after `value` (`.a[3]`);
-    /// empty for the value itself.
-    pub path: String,
-}
-
-/// The kinds of [`ValueError`].
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum ValueErrorKind {
-    #[error("a {0} cannot be sent")]
-    Unsendable(&'static str),
-    #[error("a table that contains itself cannot be sent")]
-    Cycle,
-    #[error("a {0} cannot be a table key")]
-    BadKey(&'static str),
-    #[error("tables nested deeper than {limit} levels")]
-    TooDeep { limit: usize },
-    #[error("the value is larger than {limit} bytes encoded")]
-    TooLarge { limit: usize },
-    #[error("malformed CBOR: {0}")]
-    Malformed(&'static str),
-    #[error("Lua could not build the value: {0}")]
-    Lua(String),
-}
-
-impl std::error::Error for ValueError {}
-
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.kind)
-        } else {
-            write!(f, "{} (at value{})", self.kind, self.path)
-        }
-    }
-}
-
-impl From<ValueErrorKind> for ValueError {
-    fn from(kind: ValueErrorKind) -> ValueError {
-        ValueError {
-            kind,
-            path: String::new(),
-        }
-    }
-}
-
-impl ValueError {
-    fn inside(mut self, segment: &Value) -> ValueError {
-        let seg = match segment {
-            Value::Integer(i) => format!("[{i}]"),
-            Value::Number(n) => format!("[{n}]"),
-            Value::Boolean(b) => format!("[{b}]"),
-            Value::String(s) => {
-                let b = s.as_bytes();
-                let ident = !b.is_empty()
-                    && b.len() <= 40
-                    && !b[0].is_ascii_digit()
-                    && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
-                if ident {
-                    format!(".{}", String::from_utf8_lossy(&b))
-                } else {
-                    "[?]".to_string()
-                }
-            }
-            _ => "[?]".to_string(),
-        };
-        self.path.insert_str(0, &seg);
-        self
-    }
-}
+use super::error::{ValueError, ValueErrorKind};
+use crate::sandbox::limits::Limits;
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -119,7 +26,7 @@ fn type_name(v: &Value) -> &'static str {
 ///
 /// # Examples
 /// ```
-/// use peerlet::peerlet::{lua_to_cbor, cbor_to_lua, Limits};
+/// use peerlet::sandbox::{lua_to_cbor, cbor_to_lua, Limits};
 /// let lua = mlua::Lua::new();
 /// let v: mlua::Value = lua.load("return {text = 'hi', n = 3, [1.5] = true}").eval().unwrap();
 /// let bytes = lua_to_cbor(&v, &Limits::default()).unwrap();
@@ -270,12 +177,3 @@ impl Encoder<'_> {
         result
     }
 }
-
-mod array;
-mod decode;
-pub use array::{decode_array, encode_array};
-pub use decode::cbor_to_lua;
-pub(crate) use decode::forget_keys;
-
-#[cfg(test)]
-mod tests;

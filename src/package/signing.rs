@@ -16,11 +16,12 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::peerlet::header::PeerletHeader;
-use crate::peerlet::package::{parse_source, Package, PackageError};
-use crate::peerlet::publisher::{PublicKeyError, PublisherKey};
-use crate::peerlet::secret_key::{KeyPassword, SecretKeyError, SigningKey};
-use crate::peerlet::verified::{VerifiedPackage, TRUSTED_COMMENT_FIELD};
+use super::header::PeerletHeader;
+use super::publisher::{PublicKeyError, PublisherKey};
+use super::refusal::Refusal;
+use super::secret_key::{KeyPassword, SecretKeyError, SigningKey};
+use super::verified::{VerifiedPackage, TRUSTED_COMMENT_FIELD};
+use super::{parse_source, Package};
 
 /// Environment variable naming the directory of the default key pair.
 pub const PEERLET_HOME_ENV: &str = "PEERLET_HOME";
@@ -53,7 +54,7 @@ pub enum SignError {
     Package {
         path: String,
         #[source]
-        source: PackageError,
+        source: Refusal,
     },
     #[error("cannot sign {path}: {reason}")]
     Sign { path: String, reason: String },
@@ -217,7 +218,7 @@ pub fn verify_file_with_key(
     let source = read(path)?;
     let signature = String::from_utf8(read(sig_path)?).map_err(|_| SignError::Package {
         path: sig_path.display().to_string(),
-        source: PackageError::MalformedSignature {
+        source: Refusal::MalformedSignature {
             name: "?".to_string(),
             reason: "not UTF-8 text".to_string(),
         },

@@ -2,7 +2,8 @@
 
 use mlua::{Lua, LuaString, Value};
 
-use super::{Limits, ValueError, ValueErrorKind};
+use super::error::{ValueError, ValueErrorKind};
+use crate::sandbox::limits::Limits;
 
 /// Decodes one CBOR item into a Lua value in `lua`, refusing malformed,
 /// oversized or over-deep input.

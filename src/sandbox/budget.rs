@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use mlua::debug::{Debug, DebugEvent};
 
-use super::stdlib::script_location;
+use super::error::script_location;
 use mlua::{Function, HookTriggers, Lua, Table, Thread, Value, VmState};
 
 /// Instructions between two hook calls while under budget. A coroutine that

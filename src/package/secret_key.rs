@@ -15,7 +15,7 @@ use std::path::Path;
 
 use minisign::{PublicKey, SecretKey, SecretKeyBox};
 
-use crate::peerlet::publisher::PublisherKey;
+use super::publisher::PublisherKey;
 
 /// The untrusted comment of secret key files we write.
 pub const SECRET_KEY_COMMENT: &str = "minisign unencrypted secret key";

@@ -25,8 +25,19 @@
 
 use std::path::Path;
 
-use crate::peerlet::publisher::PublisherKey;
-use crate::peerlet::trust::TrustPolicy;
+use super::publisher::PublisherKey;
+
+/// What a policy file says; [`TrustPolicy::load`](super::trust::TrustPolicy::load)
+/// applies it.
+#[derive(Debug, Default)]
+pub struct PolicySettings {
+    /// Keys to trust, in file order.
+    pub keys: Vec<PublisherKey>,
+    /// `per-hop = allow | deny`, if given (the last one wins).
+    pub run_per_hop: Option<bool>,
+    /// `max-package-bytes = N`, if given (the last one wins).
+    pub max_package_bytes: Option<usize>,
+}
 
 /// Why the policy file could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -45,39 +56,35 @@ pub enum PolicyFileError {
     },
 }
 
-/// Reads the policy file at `path` and applies its settings to `policy`.
-pub fn apply(path: &Path, policy: &mut TrustPolicy) -> Result<(), PolicyFileError> {
+/// Reads the policy file at `path`.
+pub fn read(path: &Path) -> Result<PolicySettings, PolicyFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
         path: path.display().to_string(),
         source,
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    apply_text(&text, base_dir, &path.display().to_string(), policy)
+    parse(&text, base_dir, &path.display().to_string())
 }
 
-/// Applies policy text; `base_dir` resolves relative `key-file` paths and
+/// Reads policy text; `base_dir` resolves relative `key-file` paths and
 /// `origin` names the text in errors.
-pub fn apply_text(
-    text: &str,
-    base_dir: &Path,
-    origin: &str,
-    policy: &mut TrustPolicy,
-) -> Result<(), PolicyFileError> {
+pub fn parse(text: &str, base_dir: &Path, origin: &str) -> Result<PolicySettings, PolicyFileError> {
+    let mut policy = PolicySettings::default();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        apply_line(line, base_dir, policy).map_err(|reason| PolicyFileError::Line {
+        parse_line(line, base_dir, &mut policy).map_err(|reason| PolicyFileError::Line {
             path: origin.to_string(),
             line: index + 1,
             reason,
         })?;
     }
-    Ok(())
+    Ok(policy)
 }
 
-fn apply_line(line: &str, base_dir: &Path, policy: &mut TrustPolicy) -> Result<(), String> {
+fn parse_line(line: &str, base_dir: &Path, policy: &mut PolicySettings) -> Result<(), String> {
     let (setting, value) = line
         .split_once('=')
         .ok_or_else(|| format!("`{line}` is not `setting = value`"))?;
@@ -85,12 +92,14 @@ fn apply_line(line: &str, base_dir: &Path, policy: &mut TrustPolicy) -> Result<(
     match setting {
         "key-file" => {
             let key = PublisherKey::from_file(&base_dir.join(value)).map_err(|e| e.to_string())?;
-            policy.trust(key);
+            policy.keys.push(key);
         }
-        "key" => policy.trust(PublisherKey::from_base64(value).map_err(|e| e.to_string())?),
+        "key" => policy
+            .keys
+            .push(PublisherKey::from_base64(value).map_err(|e| e.to_string())?),
         "per-hop" => match value {
-            "allow" => policy.set_run_per_hop(true),
-            "deny" => policy.set_run_per_hop(false),
+            "allow" => policy.run_per_hop = Some(true),
+            "deny" => policy.run_per_hop = Some(false),
             _ => return Err(format!("per-hop must be `allow` or `deny`, not `{value}`")),
         },
         "max-package-bytes" => {
@@ -101,7 +110,7 @@ fn apply_line(line: &str, base_dir: &Path, policy: &mut TrustPolicy) -> Result<(
                 .ok_or_else(|| {
                     format!("max-package-bytes must be a positive integer, not `{value}`")
                 })?;
-            policy.set_max_package_bytes(max);
+            policy.max_package_bytes = Some(max);
         }
         _ => {
             return Err(format!(
@@ -118,10 +127,8 @@ mod tests {
 
     const KEY: &str = "RWTiP5RR0LzJC6iv3ITp7+rhLrXeSLyRbwdoGdlkem3TTptOSaGInLeh";
 
-    fn apply_str(text: &str, dir: &Path) -> Result<TrustPolicy, PolicyFileError> {
-        let mut policy = TrustPolicy::new();
-        apply_text(text, dir, "trust.conf", &mut policy)?;
-        Ok(policy)
+    fn apply_str(text: &str, dir: &Path) -> Result<PolicySettings, PolicyFileError> {
+        parse(text, dir, "trust.conf")
     }
 
     #[test]
@@ -135,24 +142,10 @@ mod tests {
             "# a comment\n\n  key = {KEY}  \nkey-file=keys/other.pub\nper-hop = deny\nmax-package-bytes = 1000\n"
         );
         let policy = apply_str(&text, dir.path()).unwrap();
-        assert_eq!(policy.trusted_keys().len(), 2);
-        assert_eq!(policy.trusted_keys()[0].to_base64(), KEY);
-        assert!(!policy.run_per_hop());
-        assert_eq!(policy.max_package_bytes(), 1000);
-    }
-
-    #[test]
-    fn load_reads_the_data_dir_file_and_adds_trust_options() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("trust.conf"), "per-hop = deny\n").unwrap();
-        let key_file = dir.path().join("k.pub");
-        std::fs::write(&key_file, format!("untrusted comment: k\n{KEY}\n")).unwrap();
-        let policy = TrustPolicy::load(Some(dir.path()), &[key_file]).unwrap();
-        assert!(!policy.run_per_hop());
-        assert_eq!(policy.trusted_keys().len(), 1);
-        let empty = tempfile::tempdir().unwrap();
-        let policy = TrustPolicy::load(Some(empty.path()), &[]).unwrap();
-        assert!(policy.trusted_keys().is_empty() && policy.run_per_hop());
+        assert_eq!(policy.keys.len(), 2);
+        assert_eq!(policy.keys[0].to_base64(), KEY);
+        assert_eq!(policy.run_per_hop, Some(false));
+        assert_eq!(policy.max_package_bytes, Some(1000));
     }
 
     #[test]

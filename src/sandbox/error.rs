@@ -1,6 +1,8 @@
 //! What can go wrong in a sandbox, as the host sees it.
 
-use super::ValueError;
+use mlua::Lua;
+
+use super::value::ValueError;
 
 /// Why a sandbox operation failed. Every message names the peerlet and, for
 /// aborts, the upcall, the limit and where the script was.
@@ -136,4 +138,18 @@ pub(crate) fn cause(e: &mlua::Error) -> Cause {
         },
         other => Cause::Other(describe(other)),
     }
+}
+
+/// `chunk:line` of the nearest peerlet line on the stack from `level` up,
+/// skipping host functions and the prelude's wrappers, so reports point at
+/// the peerlet's code. `None` when there is none (a tail call hid it).
+pub(crate) fn script_location(lua: &Lua, level: usize) -> Option<String> {
+    (level..level + 6).find_map(|level| {
+        lua.inspect_stack(level, |d| {
+            let line = d.current_line()?;
+            let src = d.source().short_src?.into_owned();
+            (src != "[sandbox]").then(|| format!("{src}:{line}"))
+        })
+        .flatten()
+    })
 }

@@ -1,13 +1,82 @@
 //! Why a node refused a peerlet package, and how often.
 //!
-//! Every refusal has one [`RefusalReason`]; a node keeps one counter per
-//! reason so that an operator (or a test) can see what is being refused
+//! Every refusal is a [`Refusal`], with the facts a person needs to act on
+//! it; its kind is a [`RefusalReason`] (as `std::io::Error` has an
+//! `ErrorKind`), and a node keeps one counter per kind so that an operator (or a test) can see what is being refused
 //! without reading logs. The counters only grow.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The kind of a refusal: what a counter counts and what a caller acts on.
+use super::header::HeaderError;
+
+/// Why a node refused (or a signing tool rejected) a peerlet package: the
+/// one refusal type, from a broken package to a policy that says no. Its
+/// kind, [`Refusal::reason`], is what the counters count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("peerlet package of {size} bytes is over this node's limit of {max} bytes")]
+    Oversize { size: usize, max: usize },
+    #[error("peerlet package source is not UTF-8 text (byte {valid_up_to} is invalid)")]
+    NotText { valid_up_to: usize },
+    #[error("peerlet package is a precompiled Lua chunk; only source text is run")]
+    BinaryChunk,
+    #[error("peerlet package header: {0}")]
+    Header(#[from] HeaderError),
+    #[error("peerlet `{name}`: malformed signature: {reason}")]
+    MalformedSignature { name: String, reason: String },
+    #[error("peerlet package encoding: {0}")]
+    MalformedEncoding(String),
+    #[error("peerlet `{name}`: signature check failed with key id {key_id}: the code or the signature was changed after signing")]
+    BadSignature { name: String, key_id: String },
+    #[error("peerlet `{name}`: the signed trusted comment says `{comment}` but the header says `{header}`")]
+    CommentMismatch {
+        name: String,
+        comment: String,
+        header: String,
+    },
+    #[error("peerlet `{name}`: message claims app id {claimed} but the code's key and name make {actual}")]
+    AppIdMismatch {
+        name: String,
+        claimed: String,
+        actual: String,
+    },
+    #[error("peerlet package: SHA-256 is {actual}, but the code locator names {expected}")]
+    HashMismatch { expected: String, actual: String },
+    #[error("peerlet `{name}`: signed with key id {signed_with}, not with the given key {given}")]
+    WrongKey {
+        name: String,
+        signed_with: String,
+        given: String,
+    },
+    #[error("peerlet `{name}`: publisher key id {key_id} is not trusted by this node")]
+    UnknownPublisher { name: String, key_id: String },
+    #[error("peerlet `{name}`: a per-hop app, and this node runs no per-hop apps")]
+    PerHopDenied { name: String },
+}
+
+impl Refusal {
+    /// The counter this refusal goes to.
+    pub fn reason(&self) -> RefusalReason {
+        match self {
+            Refusal::Oversize { .. } => RefusalReason::Oversize,
+            Refusal::NotText { .. } => RefusalReason::NotText,
+            Refusal::BinaryChunk => RefusalReason::BinaryChunk,
+            Refusal::Header(_) => RefusalReason::BadHeader,
+            Refusal::MalformedSignature { .. } => RefusalReason::MalformedSignature,
+            Refusal::MalformedEncoding(_) => RefusalReason::MalformedEncoding,
+            Refusal::BadSignature { .. } => RefusalReason::BadSignature,
+            Refusal::CommentMismatch { .. } => RefusalReason::CommentMismatch,
+            Refusal::AppIdMismatch { .. } => RefusalReason::AppIdMismatch,
+            Refusal::HashMismatch { .. } => RefusalReason::HashMismatch,
+            Refusal::WrongKey { .. } => RefusalReason::UnknownPublisher,
+            Refusal::UnknownPublisher { .. } => RefusalReason::UnknownPublisher,
+            Refusal::PerHopDenied { .. } => RefusalReason::PerHopDenied,
+        }
+    }
+}
+
+/// The kind of a [`Refusal`]: what a counter counts and what a caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RefusalReason {
     /// The package is larger than the node's limit.

@@ -1,79 +1,15 @@
-//! Lua's `clock`, `log` and `store` tables.
+//! Lua's `store` table: a peerlet's small persistent store
+//! ([`crate::peerlet::store`]).
 
 use std::rc::Rc;
 
-use mlua::{Lua, Table, Value, Variadic};
+use mlua::{Lua, Table, Value};
 
-use super::HostState;
-use crate::peerlet::{cbor_to_lua, lua_to_cbor};
+use super::state::HostState;
+use crate::sandbox::{cbor_to_lua, lua_to_cbor};
 
-/// Longest log line kept; the rest is cut.
-const LOG_LINE_BYTES: usize = 2048;
 /// Longest store key.
 const STORE_KEY_BYTES: usize = 256;
-
-/// `clock.now()`: seconds since the node started (monotonic, float).
-pub(super) fn clock(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    let h = host.clone();
-    t.raw_set(
-        "now",
-        lua.create_function(move |_, ()| Ok(h.now.get().as_secs_f64()))?,
-    )?;
-    Ok(t)
-}
-
-/// Renders log arguments without running any script code (no `__tostring`,
-/// no `__name`): strings as they are, numbers, booleans, nil, and the type
-/// name of anything else.
-fn render(args: &Variadic<Value>) -> String {
-    let mut line = String::new();
-    for (i, v) in args.iter().enumerate() {
-        if i > 0 {
-            line.push(' ');
-        }
-        match v {
-            Value::String(s) => line.push_str(&String::from_utf8_lossy(&s.as_bytes())),
-            Value::Integer(n) => line.push_str(&n.to_string()),
-            Value::Number(f) => line.push_str(&f.to_string()),
-            Value::Boolean(b) => line.push_str(if *b { "true" } else { "false" }),
-            Value::Nil => line.push_str("nil"),
-            other => line.push_str(&format!("<{}>", other.type_name())),
-        }
-        if line.len() > LOG_LINE_BYTES {
-            let mut cut = LOG_LINE_BYTES;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push('…');
-            break;
-        }
-    }
-    line
-}
-
-/// `log.debug/info/warn/error(...)`: lines in the node's log, tagged with
-/// the peerlet's name.
-pub(super) fn log(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    for level in ["debug", "info", "warn", "error"] {
-        let h = host.clone();
-        let f = lua.create_function(move |_, args: Variadic<Value>| {
-            let line = render(&args);
-            let name = &h.name;
-            match level {
-                "debug" => tracing::debug!(target: "peerlet", peerlet = %name, "{line}"),
-                "info" => tracing::info!(target: "peerlet", peerlet = %name, "{line}"),
-                "warn" => tracing::warn!(target: "peerlet", peerlet = %name, "{line}"),
-                _ => tracing::error!(target: "peerlet", peerlet = %name, "{line}"),
-            }
-            Ok(())
-        })?;
-        t.raw_set(level, f)?;
-    }
-    Ok(t)
-}
 
 fn store_key(v: &Value, what: &str) -> mlua::Result<String> {
     match v {
@@ -93,7 +29,7 @@ fn no_store(what: &str) -> mlua::Error {
 }
 
 /// `store.get/put/remove/keys`: the peerlet's persistent store.
-pub(super) fn store(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
+pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let h = host.clone();
     t.raw_set(

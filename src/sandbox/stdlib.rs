@@ -12,9 +12,9 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, LuaString, StdLib, Table, Value, Variadic};
 
 use super::budget::{Budget, GRAIN};
-use super::error::WorkLimit;
+use super::error::{script_location, WorkLimit};
+use super::limits::Limits;
 use super::pattern::pattern_work;
-use super::Limits;
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
@@ -282,20 +282,6 @@ fn script_where(lua: &Lua) -> String {
     script_location(lua, 1)
         .map(|at| format!("{at}: "))
         .unwrap_or_default()
-}
-
-/// `chunk:line` of the nearest peerlet line on the stack from `level` up,
-/// skipping host functions and the prelude's wrappers, so reports point at
-/// the peerlet's code. `None` when there is none (a tail call hid it).
-pub(crate) fn script_location(lua: &Lua, level: usize) -> Option<String> {
-    (level..level + 6).find_map(|level| {
-        lua.inspect_stack(level, |d| {
-            let line = d.current_line()?;
-            let src = d.source().short_src?.into_owned();
-            (src != "[sandbox]").then(|| format!("{src}:{line}"))
-        })
-        .flatten()
-    })
 }
 
 /// The bytes of a string or number argument as Lua would see them; `None`

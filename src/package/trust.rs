@@ -3,7 +3,7 @@
 //!
 //! A node builds its policy once at start from `--trust KEY.pub` options and
 //! the policy file `trust.conf` in its data directory (format: see
-//! [`crate::peerlet::policy_file`]); [`TrustPolicy::load`] does both. With no
+//! [`super::policy_file`]); [`TrustPolicy::load`] does both. With no
 //! trusted key at all a node runs no downloaded code.
 //!
 //! The one call a node makes for fetched code is [`TrustPolicy::admit`]: it
@@ -15,35 +15,16 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::policy_file::{self, PolicyFileError};
+use super::publisher::{key_id_hex, PublicKeyError, PublisherKey};
+use super::refusal::{Refusal, RefusalCounters, RefusalReason};
+use super::verified::VerifiedPackage;
+use super::{hex, Package, DEFAULT_MAX_PACKAGE_BYTES};
 use crate::id::AppId;
-use crate::peerlet::package::{hex, Package, PackageError, DEFAULT_MAX_PACKAGE_BYTES};
-use crate::peerlet::policy_file::{self, PolicyFileError};
-use crate::peerlet::publisher::{PublicKeyError, PublisherKey};
-use crate::peerlet::refusal::{RefusalCounters, RefusalReason};
-use crate::peerlet::verified::VerifiedPackage;
 use crate::wire::AppType;
 
 /// File name of the policy file inside a node's data directory.
 pub const POLICY_FILE_NAME: &str = "trust.conf";
-
-/// A refusal by the policy itself (rather than by a broken package).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("peerlet `{name}`: publisher key id {key_id} is not trusted by this node")]
-    UnknownPublisher { name: String, key_id: String },
-    #[error("peerlet `{name}`: a per-hop app, and this node runs no per-hop apps")]
-    PerHopDenied { name: String },
-}
-
-impl Refusal {
-    /// The counter this refusal goes to.
-    pub fn reason(&self) -> RefusalReason {
-        match self {
-            Refusal::UnknownPublisher { .. } => RefusalReason::UnknownPublisher,
-            Refusal::PerHopDenied { .. } => RefusalReason::PerHopDenied,
-        }
-    }
-}
 
 /// Why a trust policy could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +73,14 @@ impl TrustPolicy {
         if let Some(dir) = data_dir {
             let path = dir.join(POLICY_FILE_NAME);
             if path.exists() {
-                policy_file::apply(&path, &mut policy)?;
+                let settings = policy_file::read(&path)?;
+                settings.keys.into_iter().for_each(|k| policy.trust(k));
+                if let Some(allow) = settings.run_per_hop {
+                    policy.set_run_per_hop(allow);
+                }
+                if let Some(max) = settings.max_package_bytes {
+                    policy.set_max_package_bytes(max);
+                }
             }
         }
         for file in trust_files {
@@ -150,8 +138,40 @@ impl TrustPolicy {
             .inspect_err(|r| self.record_refusal(r.reason()))
     }
 
+    /// Checks a package's signature against this node's trusted publishers
+    /// and then whether to run it (size limit, publisher, per-hop). Every
+    /// refusal is counted.
+    pub fn verify(&self, package: &Package) -> Result<VerifiedPackage, Refusal> {
+        self.verify_uncounted(package)
+            .inspect_err(|e| self.record_refusal(e.reason()))
+    }
+
+    fn verify_uncounted(&self, package: &Package) -> Result<VerifiedPackage, Refusal> {
+        let max = self.max_package_bytes();
+        if package.size() > max {
+            return Err(Refusal::Oversize {
+                size: package.size(),
+                max,
+            });
+        }
+        let mut last_err = None;
+        for key in self.keys_with_id(package.key_id()) {
+            match package.verify_with_key(key) {
+                Ok(verified) => {
+                    self.check(&verified)?;
+                    return Ok(verified);
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Refusal::UnknownPublisher {
+            name: package.header().name.clone(),
+            key_id: key_id_hex(package.key_id()),
+        }))
+    }
+
     /// [`TrustPolicy::accepts`] without counting, for callers that count.
-    pub(crate) fn check(&self, package: &VerifiedPackage) -> Result<(), Refusal> {
+    fn check(&self, package: &VerifiedPackage) -> Result<(), Refusal> {
         if !self.is_trusted(package.publisher()) {
             return Err(Refusal::UnknownPublisher {
                 name: package.name().to_string(),
@@ -176,14 +196,14 @@ impl TrustPolicy {
         encoded: &[u8],
         expected_hash: &[u8; 32],
         claimed_app: Option<AppId>,
-    ) -> Result<VerifiedPackage, PackageError> {
-        let counted = |e: PackageError| {
+    ) -> Result<VerifiedPackage, Refusal> {
+        let counted = |e: Refusal| {
             self.record_refusal(e.reason());
             e
         };
         if encoded.len() > self.max_package_bytes {
             let max = self.max_package_bytes;
-            return Err(counted(PackageError::Oversize {
+            return Err(counted(Refusal::Oversize {
                 size: encoded.len(),
                 max,
             }));
@@ -191,10 +211,10 @@ impl TrustPolicy {
         let actual: [u8; 32] = Sha256::digest(encoded).into();
         if &actual != expected_hash {
             let (expected, actual) = (hex(expected_hash), hex(&actual));
-            return Err(counted(PackageError::HashMismatch { expected, actual }));
+            return Err(counted(Refusal::HashMismatch { expected, actual }));
         }
         let package = Package::decode(encoded, self.max_package_bytes).map_err(counted)?;
-        let verified = package.verify(self)?; // counts its own refusals
+        let verified = self.verify(&package)?; // counts its own refusals
         if let Some(claimed) = claimed_app {
             verified.check_app_id(claimed).map_err(counted)?;
         }
@@ -209,5 +229,26 @@ impl TrustPolicy {
     /// The refusal counters, per reason.
     pub fn refusals(&self) -> &RefusalCounters {
         &self.refusals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "RWTiP5RR0LzJC6iv3ITp7+rhLrXeSLyRbwdoGdlkem3TTptOSaGInLeh";
+
+    #[test]
+    fn load_reads_the_data_dir_file_and_adds_trust_options() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("trust.conf"), "per-hop = deny\n").unwrap();
+        let key_file = dir.path().join("k.pub");
+        std::fs::write(&key_file, format!("untrusted comment: k\n{KEY}\n")).unwrap();
+        let policy = TrustPolicy::load(Some(dir.path()), &[key_file]).unwrap();
+        assert!(!policy.run_per_hop());
+        assert_eq!(policy.trusted_keys().len(), 1);
+        let empty = tempfile::tempdir().unwrap();
+        let policy = TrustPolicy::load(Some(empty.path()), &[]).unwrap();
+        assert!(policy.trusted_keys().is_empty() && policy.run_per_hop());
     }
 }

@@ -1,6 +1,7 @@
 use mlua::{Lua, Value};
 
 use super::*;
+use crate::sandbox::limits::Limits;
 
 fn eval(lua: &Lua, code: &str) -> Value {
     lua.load(code).eval().unwrap()

@@ -1,5 +1,9 @@
-//! A peerlet package: Lua source plus its detached minisign signature, the
-//! unit that is signed, hashed, stored, fetched and verified.
+//! Signed code, with no Lua in it: a peerlet package (Lua source plus its
+//! detached minisign signature, the unit that is signed, hashed, stored,
+//! fetched and verified), and around it the header it starts with
+//! ([`header`]), publisher and secret keys ([`publisher`], [`secret_key`]),
+//! signing ([`signing`]), signature checks ([`verified`]), whose code a node
+//! runs ([`trust`], [`policy_file`]) and why it refused some ([`refusal`]).
 //!
 //! # What is signed
 //!
@@ -22,7 +26,7 @@
 //!
 //! # Examples
 //! ```
-//! use peerlet::peerlet::{package::Package, secret_key::SigningKey, signing, trust::TrustPolicy};
+//! use peerlet::package::{secret_key::SigningKey, signing, trust::TrustPolicy, Package};
 //!
 //! let key = SigningKey::generate()?;
 //! let source = b"--@peerlet name=hello\nlocal P = {}\nreturn P\n";
@@ -41,10 +45,21 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::peerlet::header::{HeaderError, PeerletHeader};
-use crate::peerlet::publisher::key_id_hex;
-use crate::peerlet::refusal::RefusalReason;
-use crate::peerlet::trust::Refusal;
+use self::header::PeerletHeader;
+use self::publisher::key_id_hex;
+use self::refusal::Refusal;
+
+pub mod header;
+pub mod policy_file;
+pub mod publisher;
+pub mod refusal;
+pub mod secret_key;
+pub mod signing;
+pub mod trust;
+pub mod verified;
+
+#[cfg(test)]
+mod verify_tests;
 
 /// The transfer format version written in `v`.
 pub const PACKAGE_FORMAT_VERSION: u32 = 1;
@@ -62,7 +77,7 @@ pub const LUA_BINARY_SIGNATURE: &[u8] = b"\x1bLua";
 /// A parsed, not yet verified, peerlet package.
 ///
 /// Parsing checks only the form (text source, header, signature syntax);
-/// nothing in it is to be trusted before [`Package::verify`] succeeds.
+/// nothing in it is to be trusted before a signature check succeeds.
 #[derive(Clone)]
 pub struct Package {
     source: String,
@@ -72,68 +87,6 @@ pub struct Package {
     header: PeerletHeader,
     encoded: Vec<u8>,
     code_hash: [u8; 32],
-}
-
-/// Why a package was refused. Every variant has a [`RefusalReason`]
-/// ([`PackageError::reason`]) for counting.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PackageError {
-    #[error("peerlet package of {size} bytes is over this node's limit of {max} bytes")]
-    Oversize { size: usize, max: usize },
-    #[error("peerlet package source is not UTF-8 text (byte {valid_up_to} is invalid)")]
-    NotText { valid_up_to: usize },
-    #[error("peerlet package is a precompiled Lua chunk; only source text is run")]
-    BinaryChunk,
-    #[error("peerlet package header: {0}")]
-    Header(#[from] HeaderError),
-    #[error("peerlet `{name}`: malformed signature: {reason}")]
-    MalformedSignature { name: String, reason: String },
-    #[error("peerlet package encoding: {0}")]
-    MalformedEncoding(String),
-    #[error("peerlet `{name}`: signature check failed with key id {key_id}: the code or the signature was changed after signing")]
-    BadSignature { name: String, key_id: String },
-    #[error("peerlet `{name}`: the signed trusted comment says `{comment}` but the header says `{header}`")]
-    CommentMismatch {
-        name: String,
-        comment: String,
-        header: String,
-    },
-    #[error("peerlet `{name}`: message claims app id {claimed} but the code's key and name make {actual}")]
-    AppIdMismatch {
-        name: String,
-        claimed: String,
-        actual: String,
-    },
-    #[error("peerlet package: SHA-256 is {actual}, but the code locator names {expected}")]
-    HashMismatch { expected: String, actual: String },
-    #[error("peerlet `{name}`: signed with key id {signed_with}, not with the given key {given}")]
-    WrongKey {
-        name: String,
-        signed_with: String,
-        given: String,
-    },
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-}
-
-impl PackageError {
-    /// The counter this refusal goes to.
-    pub fn reason(&self) -> RefusalReason {
-        match self {
-            PackageError::Oversize { .. } => RefusalReason::Oversize,
-            PackageError::NotText { .. } => RefusalReason::NotText,
-            PackageError::BinaryChunk => RefusalReason::BinaryChunk,
-            PackageError::Header(_) => RefusalReason::BadHeader,
-            PackageError::MalformedSignature { .. } => RefusalReason::MalformedSignature,
-            PackageError::MalformedEncoding(_) => RefusalReason::MalformedEncoding,
-            PackageError::BadSignature { .. } => RefusalReason::BadSignature,
-            PackageError::CommentMismatch { .. } => RefusalReason::CommentMismatch,
-            PackageError::AppIdMismatch { .. } => RefusalReason::AppIdMismatch,
-            PackageError::HashMismatch { .. } => RefusalReason::HashMismatch,
-            PackageError::WrongKey { .. } => RefusalReason::UnknownPublisher,
-            PackageError::Refused(r) => r.reason(),
-        }
-    }
 }
 
 /// The CBOR form, borrowed for encoding.
@@ -158,10 +111,10 @@ impl Package {
     /// Parses a package from the bytes of a `.lua` file and the text of its
     /// `.minisig` file. Refuses binary chunks, non-UTF-8 source, a missing or
     /// malformed header and a malformed signature; does not check the
-    /// signature (see [`Package::verify`]).
-    pub fn parse(source: &[u8], signature: &str) -> Result<Package, PackageError> {
+    /// signature (see [`TrustPolicy::verify`](trust::TrustPolicy::verify)).
+    pub fn parse(source: &[u8], signature: &str) -> Result<Package, Refusal> {
         let (source, header) = parse_source(source)?;
-        let malformed = |reason: &str| PackageError::MalformedSignature {
+        let malformed = |reason: &str| Refusal::MalformedSignature {
             name: header.name.clone(),
             reason: reason.to_string(),
         };
@@ -188,24 +141,24 @@ impl Package {
 
     /// Decodes the transfer encoding (see the module docs). Refuses more
     /// than `max_bytes` before decoding anything.
-    pub fn decode(encoded: &[u8], max_bytes: usize) -> Result<Package, PackageError> {
+    pub fn decode(encoded: &[u8], max_bytes: usize) -> Result<Package, Refusal> {
         if encoded.len() > max_bytes {
-            return Err(PackageError::Oversize {
+            return Err(Refusal::Oversize {
                 size: encoded.len(),
                 max: max_bytes,
             });
         }
         let form: DecodeForm = ciborium::from_reader(encoded)
-            .map_err(|e| PackageError::MalformedEncoding(e.to_string()))?;
+            .map_err(|e| Refusal::MalformedEncoding(e.to_string()))?;
         if form.v != PACKAGE_FORMAT_VERSION {
-            return Err(PackageError::MalformedEncoding(format!(
+            return Err(Refusal::MalformedEncoding(format!(
                 "format version {} is not {PACKAGE_FORMAT_VERSION}",
                 form.v
             )));
         }
         let package = Package::parse(&form.source, &form.signature)?;
         if package.encoded != encoded {
-            return Err(PackageError::MalformedEncoding(
+            return Err(Refusal::MalformedEncoding(
                 "not the canonical encoding of its contents".to_string(),
             ));
         }
@@ -233,7 +186,7 @@ impl Package {
         &self.header
     }
 
-    /// The Lua source text (unverified until [`Package::verify`]).
+    /// The Lua source text (unverified until a signature check).
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -251,11 +204,11 @@ impl Package {
 
 /// Checks that `source` is peerlet source text (not a binary chunk, UTF-8,
 /// with a valid header) and reads its header.
-pub(crate) fn parse_source(source: &[u8]) -> Result<(&str, PeerletHeader), PackageError> {
+pub(crate) fn parse_source(source: &[u8]) -> Result<(&str, PeerletHeader), Refusal> {
     if source.starts_with(LUA_BINARY_SIGNATURE) {
-        return Err(PackageError::BinaryChunk);
+        return Err(Refusal::BinaryChunk);
     }
-    let source = std::str::from_utf8(source).map_err(|e| PackageError::NotText {
+    let source = std::str::from_utf8(source).map_err(|e| Refusal::NotText {
         valid_up_to: e.valid_up_to(),
     })?;
     let header = PeerletHeader::parse(source)?;

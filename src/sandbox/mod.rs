@@ -1,4 +1,12 @@
-//! One Lua state for one peerlet, and the upcalls that run in it.
+//! The Lua sandbox: one Lua 5.4 state per peerlet, holding what the script
+//! can reach ([`stdlib`]: the stripped library; `pattern.rs`: bounded
+//! pattern matching) and what it can spend ([`Limits`]; `budget.rs`: the
+//! instruction hook and the wall-clock backstop), the upcalls that run in it
+//! (`activation.rs`, `upcall.rs`: threads that return, fail or suspend), and
+//! values crossing to and from the wire ([`value`]). It knows nothing of
+//! packages, routing or the runtime: the host registers its API on
+//! [`Sandbox::lua`]. The defences, one per threat, are listed in
+//! docs/design.md ("The sandbox").
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -7,12 +15,27 @@ use std::rc::Rc;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Table, Thread, Value};
 
-use super::budget::{self, Budget};
-use super::error::{describe, SandboxError};
-use super::stdlib::{self, Prelude};
-use super::upcall::Activation;
-pub use super::upcall::{CallId, UpcallOutcome};
-use super::Limits;
+mod activation;
+mod budget;
+mod error;
+mod limits;
+mod pattern;
+mod stdlib;
+mod upcall;
+pub mod value;
+
+use self::activation::Activation;
+use self::budget::Budget;
+
+use self::stdlib::Prelude;
+
+pub use self::activation::{CallId, UpcallOutcome};
+pub(crate) use self::error::describe;
+pub use self::error::SandboxError;
+pub use self::limits::Limits;
+pub use self::value::{
+    cbor_to_lua, decode_array, encode_array, lua_to_cbor, ValueError, ValueErrorKind,
+};
 
 /// Upcalls the host starts on every message or routing change.
 const HOT_UPCALLS: [&str; 3] = ["deliver", "forward", "update"];
@@ -33,30 +56,33 @@ const HOT_LABELS: [&str; 3] = ["deliver()", "forward()", "update()"];
 ///
 /// # Examples
 /// ```
-/// use peerlet::peerlet::{Limits, Sandbox, UpcallOutcome};
+/// use peerlet::sandbox::{Limits, Sandbox, UpcallOutcome};
 /// let mut sb = Sandbox::new("hello", &Limits::default()).unwrap();
 /// sb.load("hello.lua", b"local P = {} function P.add(a, b) return a + b end return P").unwrap();
 /// let UpcallOutcome::Done(r) = sb.start_upcall("add", (2, 3)).unwrap() else { panic!() };
 /// assert_eq!(r[0].as_i64(), Some(5));
 /// ```
 pub struct Sandbox {
-    pub(super) name: Rc<str>,
-    pub(super) limits: Limits,
-    pub(super) lua: Lua,
-    pub(super) budget: Rc<Budget>,
-    pub(super) prelude: Prelude,
-    pub(super) module: Option<Table>,
+    name: Rc<str>,
+    limits: Limits,
+    lua: Lua,
+    budget: Rc<Budget>,
+    prelude: Prelude,
+    module: Option<Table>,
     /// A load was attempted (successful or not): a sandbox loads once.
-    pub(super) load_tried: bool,
-    pub(super) pending: HashMap<CallId, Activation>,
+    load_tried: bool,
+    pending: HashMap<CallId, Activation>,
     /// [`HOT_UPCALLS`] as Lua strings, made once.
-    pub(super) hot_names: Vec<LuaString>,
+    hot_names: Vec<LuaString>,
     /// Upcall threads that finished cleanly, kept for reuse (see
-    /// [`SPARE_THREADS`](super::upcall::SPARE_THREADS)).
-    pub(super) spare_threads: Vec<Thread>,
-    pub(super) next_call: u64,
-    pub(super) aborts: u32,
-    pub(super) stopped: bool,
+    /// [`SPARE_THREADS`](activation::SPARE_THREADS)).
+    spare_threads: Vec<Thread>,
+    next_call: u64,
+    aborts: u32,
+    stopped: bool,
+    /// What the host asked to forget when the peerlet is stopped (caches it
+    /// keeps in the state's app data), so the state's memory goes back.
+    stop_hooks: Vec<fn(&Lua)>,
 }
 
 impl Sandbox {
@@ -89,6 +115,7 @@ impl Sandbox {
             pending: HashMap::new(),
             hot_names,
             spare_threads: Vec::new(),
+            stop_hooks: Vec::new(),
             next_call: 1,
             aborts: 0,
             stopped: false,
@@ -112,6 +139,12 @@ impl Sandbox {
     /// ([`lua_to_cbor`](super::lua_to_cbor) does).
     pub fn lua(&self) -> &Lua {
         &self.lua
+    }
+
+    /// Runs `forget` on the state when the peerlet is stopped: for caches
+    /// the host keeps in the state's app data.
+    pub fn on_stop(&mut self, forget: fn(&Lua)) {
+        self.stop_hooks.push(forget);
     }
 
     /// Compiles and runs the peerlet's chunk, which must return a table of
@@ -346,7 +379,7 @@ impl Sandbox {
         self.pending.len()
     }
 
-    pub(super) fn usable(&self) -> Result<(), SandboxError> {
+    fn usable(&self) -> Result<(), SandboxError> {
         if self.stopped {
             return Err(SandboxError::Stopped {
                 peerlet: self.name.to_string(),
@@ -356,7 +389,7 @@ impl Sandbox {
         Ok(())
     }
 
-    pub(super) fn host_error(&self, e: mlua::Error) -> SandboxError {
+    fn host_error(&self, e: mlua::Error) -> SandboxError {
         SandboxError::Host {
             peerlet: self.name.to_string(),
             message: describe(&e),

@@ -4,11 +4,11 @@
 //! passed, so holding one means: this source, with this header, was signed by
 //! this publisher key. Whether the node *runs* it is the trust policy's call.
 
+use super::header::{parse_fields, PeerletHeader};
+use super::publisher::{key_id_hex, PublisherKey};
+use super::refusal::Refusal;
+use super::{hex, Package};
 use crate::id::AppId;
-use crate::peerlet::header::{parse_fields, PeerletHeader};
-use crate::peerlet::package::{hex, Package, PackageError};
-use crate::peerlet::publisher::{key_id_hex, PublisherKey};
-use crate::peerlet::trust::{Refusal, TrustPolicy};
 use crate::wire::AppType;
 
 /// The trusted-comment field in which `peerlet sign` repeats the header.
@@ -76,11 +76,11 @@ impl VerifiedPackage {
 
     /// Refuses a message's app id unless it is the one this code's key and
     /// name make; so nobody can run code under another publisher's app id.
-    pub fn check_app_id(&self, claimed: AppId) -> Result<(), PackageError> {
+    pub fn check_app_id(&self, claimed: AppId) -> Result<(), Refusal> {
         if claimed == self.app_id {
             return Ok(());
         }
-        Err(PackageError::AppIdMismatch {
+        Err(Refusal::AppIdMismatch {
             name: self.name().to_string(),
             claimed: claimed.to_string(),
             actual: self.app_id.to_string(),
@@ -89,47 +89,12 @@ impl VerifiedPackage {
 }
 
 impl Package {
-    /// Checks the signature against the node's trusted publishers and then
-    /// asks the policy whether to run it (size limit, publisher, per-hop).
-    /// Every refusal is counted in the policy's counters.
-    pub fn verify(&self, trusted: &TrustPolicy) -> Result<VerifiedPackage, PackageError> {
-        self.verify_uncounted(trusted)
-            .inspect_err(|e| trusted.record_refusal(e.reason()))
-    }
-
-    fn verify_uncounted(&self, trusted: &TrustPolicy) -> Result<VerifiedPackage, PackageError> {
-        let max = trusted.max_package_bytes();
-        if self.size() > max {
-            return Err(PackageError::Oversize {
-                size: self.size(),
-                max,
-            });
-        }
-        let mut last_err = None;
-        for key in trusted.keys_with_id(self.key_id()) {
-            match self.verify_with_key(key) {
-                Ok(verified) => {
-                    trusted.check(&verified)?;
-                    return Ok(verified);
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| {
-            Refusal::UnknownPublisher {
-                name: self.header().name.clone(),
-                key_id: key_id_hex(self.key_id()),
-            }
-            .into()
-        }))
-    }
-
     /// Checks the signature against one given key, trusting it; no size
     /// limit, no policy, nothing counted. For `peerlet verify FILE -P KEY`.
-    pub fn verify_with_key(&self, key: &PublisherKey) -> Result<VerifiedPackage, PackageError> {
+    pub fn verify_with_key(&self, key: &PublisherKey) -> Result<VerifiedPackage, Refusal> {
         let name = &self.header().name;
         if key.key_id() != self.key_id() {
-            return Err(PackageError::WrongKey {
+            return Err(Refusal::WrongKey {
                 name: name.clone(),
                 signed_with: key_id_hex(self.key_id()),
                 given: key.key_id_hex(),
@@ -141,7 +106,7 @@ impl Package {
         match result {
             Ok(()) => {}
             Err(minisign_verify::Error::UnexpectedAlgorithm) => {
-                return Err(PackageError::MalformedSignature {
+                return Err(Refusal::MalformedSignature {
                     name: name.clone(),
                     reason:
                         "a legacy (not prehashed) signature; sign again with minisign 0.8 or later"
@@ -149,7 +114,7 @@ impl Package {
                 })
             }
             Err(_) => {
-                return Err(PackageError::BadSignature {
+                return Err(Refusal::BadSignature {
                     name: name.clone(),
                     key_id: key.key_id_hex(),
                 })
@@ -165,12 +130,12 @@ impl Package {
 
     /// A signed `peerlet:` field in the trusted comment must repeat the
     /// header; a comment without one (plain `minisign -S`) is fine.
-    fn check_trusted_comment(&self) -> Result<(), PackageError> {
+    fn check_trusted_comment(&self) -> Result<(), Refusal> {
         let comment = self.signature.trusted_comment();
         for field in comment.split('\t') {
             if let Some(fields) = field.strip_prefix(TRUSTED_COMMENT_FIELD) {
                 if parse_fields(fields).as_ref() != Ok(self.header()) {
-                    return Err(PackageError::CommentMismatch {
+                    return Err(Refusal::CommentMismatch {
                         name: self.header().name.clone(),
                         comment: fields.to_string(),
                         header: self.header().fields(),
@@ -182,11 +147,11 @@ impl Package {
     }
 
     /// Refuses the package unless its code hash is `expected`.
-    pub fn check_hash(&self, expected: &[u8; 32]) -> Result<(), PackageError> {
+    pub fn check_hash(&self, expected: &[u8; 32]) -> Result<(), Refusal> {
         if &self.code_hash() == expected {
             return Ok(());
         }
-        Err(PackageError::HashMismatch {
+        Err(Refusal::HashMismatch {
             expected: hex(expected),
             actual: hex(&self.code_hash()),
         })
