@@ -36,7 +36,6 @@ use smol::channel::{self, Receiver, Sender, TrySendError};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-
 use crate::wire::{encode_frame, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
 /// Limits and patience of the transport.

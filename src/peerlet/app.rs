@@ -181,7 +181,12 @@ impl Manager {
                 return self.reply_error(api, app_msg.app, to, &format!("arguments refused: {e}"))
             }
         };
-        self.drive(api, app_msg.app, Some(to), Step::Upcall(method, args));
+        self.drive(
+            api,
+            app_msg.app,
+            Some(to),
+            Step::Upcall(method.to_string().into(), args),
+        );
     }
 
     /// A reply to one of our calls came back.
@@ -286,7 +291,12 @@ impl Manager {
             ]))
         })();
         if let Ok(args) = args {
-            self.drive(api, app_msg.app, None, Step::Upcall("undelivered", args));
+            self.drive(
+                api,
+                app_msg.app,
+                None,
+                Step::Upcall("undelivered".into(), args),
+            );
         }
     }
 
@@ -315,7 +325,7 @@ impl Manager {
         })();
         match args {
             Ok(args) => {
-                self.drive(api, app_msg.app, None, Step::Upcall("deliver", args));
+                self.drive(api, app_msg.app, None, Step::Upcall("deliver".into(), args));
             }
             Err(e) => {
                 let line = format!("peerlet `{}`: message refused: {e}", p.name);
@@ -346,6 +356,12 @@ impl Manager {
         if p.app_type != AppType::PerHop || !p.sandbox.has_upcall("forward") {
             return true;
         }
+        if self.hold_forward(api, app, msg, *next) {
+            return false;
+        }
+        let Some(p) = self.peerlets.get(&app) else {
+            return true;
+        };
         let lua = p.sandbox.lua();
         let args = (|| -> mlua::Result<MultiValue> {
             let data =
@@ -357,7 +373,7 @@ impl Manager {
             ]))
         })();
         let Ok(args) = args else { return true };
-        let Some(values) = self.drive(api, app, None, Step::Upcall("forward", args)) else {
+        let Some(values) = self.drive(api, app, None, Step::Upcall("forward".into(), args)) else {
             // Aborted, or it tried to wait: the message goes on unchanged.
             return true;
         };
@@ -389,18 +405,29 @@ impl Manager {
         true
     }
 
+    /// When the manager wants `fire` next: a timer, a call's deadline, a
+    /// fetch, or held work. A waiting peerlet's timers count from when its
+    /// share (and its timer rate) lets them run, so nothing spins on them.
     fn earliest(&self) -> Option<Time> {
-        let timers = self
-            .peerlets
-            .values()
-            .filter_map(|p| p.host.timers.borrow().next_deadline());
+        let now = self.now;
+        let node_at = self.node_share.ready_at(now, 0.0);
+        let timers = self.peerlets.values().filter_map(|p| {
+            let due = p.host.timers.borrow().next_deadline()?;
+            let rate_at = p.timer_calls.ready_at(now, 1.0);
+            Some(due.max(rate_at).max(p.share.ready_at(now)).max(node_at))
+        });
         let calls = self.calls.values().map(|c| c.deadline);
-        timers.chain(calls).chain(self.deploy.next_deadline()).min()
+        timers
+            .chain(calls)
+            .chain(self.deploy.next_deadline())
+            .chain(self.backlog_deadline())
+            .min()
     }
 
     fn fire(&mut self, api: &mut Api<'_>) {
         self.fire_fetches(api);
         let now = api.now();
+        self.now = self.now.max(now);
         let expired: Vec<u64> = self
             .calls
             .iter()
@@ -423,10 +450,17 @@ impl Manager {
                 Step::Resume(out.activation, Err(e)),
             );
         }
+        self.run_backlogs(api);
         let apps: Vec<AppId> = self.peerlets.keys().copied().collect();
         for app in apps {
-            let due = match self.peerlets.get(&app) {
-                Some(p) => p.host.timers.borrow_mut().take_due(now),
+            if !self.may_run(app, now) {
+                continue; // its timers wait with it
+            }
+            let due = match self.peerlets.get_mut(&app) {
+                Some(p) => {
+                    let mut timers = p.host.timers.borrow_mut();
+                    timers.take_due(now, || p.timer_calls.take_one(now))
+                }
                 None => continue,
             };
             for (_, callback) in due {
@@ -478,7 +512,7 @@ impl Application for ManagerApp {
                 continue;
             };
             let args = MultiValue::from_iter([Value::Table(node), Value::Boolean(joined)]);
-            m.drive(api, app, None, Step::Upcall("update", args));
+            m.drive(api, app, None, Step::Upcall("update".into(), args));
         }
     }
 

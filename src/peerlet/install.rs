@@ -2,11 +2,14 @@
 //! sandbox with the host API for each, `init()`, and the `save()` /
 //! `restore(state)` handover when code is replaced.
 
+use std::collections::VecDeque;
+
 use mlua::MultiValue;
 
 use super::console::CONSOLE;
 use super::host::{self, HostState};
 use super::manager::{InstallError, Manager, Peerlet, PeerletSpec, PeerletStats, Step};
+use super::share::{Bucket, Share};
 use super::store::Store;
 use crate::id::AppId;
 use crate::kbr::Api;
@@ -67,7 +70,12 @@ impl Manager {
         let state = old.and_then(|mut old| self.save_state(api.now(), &mut old));
         self.refresh(api, app);
         if self.peerlets[&app].sandbox.has_upcall("init") {
-            self.drive(api, app, None, Step::Upcall("init", MultiValue::new()));
+            self.drive(
+                api,
+                app,
+                None,
+                Step::Upcall("init".into(), MultiValue::new()),
+            );
         }
         if let Some(state) = state {
             self.restore_state(api, app, &state);
@@ -156,6 +164,12 @@ impl Manager {
             stats: PeerletStats::default(),
             code: spec.signed.as_ref().map(|(c, _)| c.clone()),
             publisher: spec.signed.as_ref().map(|(_, p)| p.clone()),
+            share: Share::new(&self.cfg.limits),
+            backlog: VecDeque::new(),
+            timer_calls: Bucket::new(
+                self.cfg.limits.timer_callbacks_per_second as f64,
+                self.cfg.limits.timers.max(1) as f64,
+            ),
         })
     }
 
@@ -198,7 +212,7 @@ impl Manager {
         match cbor_to_lua(p.sandbox.lua(), state, &self.cfg.limits) {
             Ok(v) => {
                 let args = MultiValue::from_iter([v]);
-                self.drive(api, app, None, Step::Upcall("restore", args));
+                self.drive(api, app, None, Step::Upcall("restore".into(), args));
             }
             Err(e) => {
                 let name = p.name.clone();

@@ -10,10 +10,11 @@
 //! installing and reloading in `install.rs`, signed code in `signed.rs`,
 //! deployment by traffic in [`super::deploy`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mlua::MultiValue;
 use serde_bytes::ByteBuf;
@@ -21,6 +22,7 @@ use serde_bytes::ByteBuf;
 use super::code_store::CodeStore;
 use super::deploy::{DeployConfig, Deployer};
 use super::host::{HostState, Outgoing};
+use super::share::{node_bucket, Bucket, Share};
 use super::store::{StoreError, DEFAULT_QUOTA};
 use crate::id::AppId;
 use crate::kbr::Api;
@@ -28,7 +30,7 @@ use crate::package::refusal::Refusal;
 use crate::package::trust::TrustPolicy;
 use crate::sandbox::{CallId, Limits, Sandbox, SandboxError, UpcallOutcome};
 use crate::time::Time;
-use crate::wire::{AppKind, AppMessage, AppType, CodeLocator, NodeRef};
+use crate::wire::{AppKind, AppMessage, AppType, CodeLocator, NodeRef, RoutedMessage};
 
 /// How the manager runs peerlets.
 #[derive(Clone, Debug)]
@@ -43,6 +45,11 @@ pub struct ManagerConfig {
     pub local_publisher: Vec<u8>,
     /// Fetching and deploying code by traffic; the code store.
     pub deploy: DeployConfig,
+    /// The fraction of the node's thread all peerlets together may take
+    /// over time (each also within its own `limits.cpu_share`); the rest
+    /// is the node's own: routing, acknowledgements, maintenance, the
+    /// control socket. Default: 0.5.
+    pub peerlets_share: f64,
 }
 
 impl Default for ManagerConfig {
@@ -54,6 +61,7 @@ impl Default for ManagerConfig {
             call_timeout: Duration::from_secs(5),
             local_publisher: b"peerlet local publisher".to_vec(),
             deploy: DeployConfig::default(),
+            peerlets_share: 0.5,
         }
     }
 }
@@ -123,6 +131,12 @@ pub struct Peerlet {
     pub code: Option<CodeLocator>,
     /// The publisher's key id (hex), for signed peerlets.
     pub publisher: Option<String>,
+    /// Its share of the node over time, and what it used.
+    pub share: Share,
+    /// Work held while it waits for its share, oldest first.
+    pub(super) backlog: VecDeque<Deferred>,
+    /// Timer callbacks it may still run this second.
+    pub(super) timer_calls: Bucket,
 }
 
 impl Peerlet {
@@ -183,10 +197,25 @@ pub(super) struct OutCall {
 }
 
 /// What starts or continues an activation.
-pub(super) enum Step<'a> {
-    Upcall(&'a str, MultiValue),
-    Function(mlua::Function, &'a str),
+pub(super) enum Step {
+    Upcall(Cow<'static, str>, MultiValue),
+    Function(mlua::Function, &'static str),
     Resume(CallId, Result<MultiValue, String>),
+}
+
+impl Step {
+    /// Steps of installing and reloading, which run whatever the share
+    /// says: they are the operator's, not the peerlet's.
+    fn is_install(&self) -> bool {
+        matches!(self, Step::Upcall(name, _) if name == "init" || name == "restore")
+    }
+}
+
+/// Work held while its peerlet waits for its share (see `backlog.rs`).
+pub(super) enum Deferred {
+    Step(Option<Served>, Step),
+    /// A per-hop message stopped at this hop: its `forward()` runs later.
+    Forward(RoutedMessage, NodeRef),
 }
 
 /// What the outcome of a console line is given to: the text to print, or
@@ -217,6 +246,14 @@ pub struct Manager {
     reports: VecDeque<String>,
     /// The console line waiting on a remote call, if any (see `console.rs`).
     pub(super) console_waiting: Option<ConsoleWaiting>,
+    /// What all peerlets together may still run (`cfg.peerlets_share`).
+    pub(super) node_share: Bucket,
+    /// The latest time an upcall or a timeout was handled at.
+    pub(super) now: Time,
+    /// Running time of all peerlets' activations, in total.
+    pub(super) peerlet_time: Duration,
+    /// The peerlet whose backlog is being run: its work is not held again.
+    pub(super) running_backlog: Option<AppId>,
 }
 
 /// Reports kept for the REPL and tests; older ones are dropped.
@@ -234,6 +271,10 @@ impl Manager {
             next_call: 0,
             reports: VecDeque::new(),
             console_waiting: None,
+            node_share: node_bucket(cfg.peerlets_share),
+            now: Time::ZERO,
+            peerlet_time: Duration::ZERO,
+            running_backlog: None,
             cfg,
         }
     }
@@ -284,6 +325,19 @@ impl Manager {
         self.reports.iter()
     }
 
+    /// Reports `line` about peerlet `app` through its log gate (cut to
+    /// length, at most `limits.log_lines_per_second`), so a peerlet that
+    /// fails on every message cannot flood the log.
+    pub(super) fn report_for(&mut self, app: AppId, line: String) {
+        let Some(p) = self.peerlets.get(&app) else {
+            return self.report(line);
+        };
+        let lines = p.host.log.borrow_mut().admit(self.now, &p.name, line);
+        for line in lines {
+            self.report(line);
+        }
+    }
+
     pub(super) fn report(&mut self, line: String) {
         tracing::warn!("{line}");
         if self.reports.len() == MAX_REPORTS {
@@ -309,19 +363,42 @@ impl Manager {
         api: &mut Api<'_>,
         app: AppId,
         served: Option<Served>,
-        step: Step<'_>,
+        step: Step,
+    ) -> Option<MultiValue> {
+        if !step.is_install() && !self.may_run(app, api.now()) {
+            self.defer(api, app, Deferred::Step(served, step));
+            return None;
+        }
+        self.run_step(api, app, served, step)
+    }
+
+    /// [`Manager::drive`] without asking the share: runs the step now and
+    /// charges what it took.
+    pub(super) fn run_step(
+        &mut self,
+        api: &mut Api<'_>,
+        app: AppId,
+        served: Option<Served>,
+        step: Step,
     ) -> Option<MultiValue> {
         self.refresh(api, app);
+        let now = api.now();
         let p = self.peerlets.get_mut(&app)?;
         let mut resumed = None;
+        let (clock, before) = (Instant::now(), p.sandbox.instructions_used());
         let outcome = match step {
-            Step::Upcall(name, args) => p.sandbox.start_upcall(name, args),
+            Step::Upcall(name, args) => p.sandbox.start_upcall(&name, args),
             Step::Function(f, label) => p.sandbox.start_function(f, label, ()),
             Step::Resume(call, reply) => {
                 resumed = Some(call);
                 p.sandbox.resume(call, reply)
             }
         };
+        let ran = clock.elapsed();
+        let used = p.sandbox.instructions_used().saturating_sub(before);
+        p.share.charge(now, ran, used);
+        self.node_share.charge(now, ran.as_secs_f64());
+        self.peerlet_time += ran;
         if let Some(call) = resumed {
             self.console_resumed(app, call, &outcome);
         }
@@ -342,7 +419,7 @@ impl Manager {
                 }
                 let stopped = matches!(e, SandboxError::Stopped { .. });
                 if !stopped {
-                    self.report(e.to_string());
+                    self.report_for(app, e.to_string());
                     let p = &self.peerlets[&app];
                     if p.sandbox.is_stopped() {
                         let line = format!(

@@ -16,6 +16,7 @@
 //! [`crate::package`]. docs/design.md tells how they fit together.
 
 pub mod app;
+mod backlog;
 pub mod code_store;
 pub mod console;
 pub mod deploy;
@@ -23,6 +24,7 @@ pub mod host;
 mod install;
 pub mod manager;
 pub mod pretty;
+pub mod share;
 mod signed;
 pub mod store;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// after [`strikes`](Limits::strikes) of them the peerlet is stopped. The
 /// timer, outgoing-queue and pending-call bounds are refusals: the host call
 /// that would exceed them fails with a Lua error the peerlet can handle.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Lua VM instructions one upcall activation may execute, counted across
     /// every coroutine it runs and across all its suspensions and resumes.
@@ -65,6 +65,32 @@ pub struct Limits {
     /// Limit aborts (instructions, memory, C-function bounds) a peerlet may
     /// cause before it is stopped for good. Default: 3.
     pub strikes: u32,
+    /// The peerlet's share of the node's thread over time: the fraction of
+    /// each second its upcalls may run, measured by the wall clock, with
+    /// bursts of a tenth of a second. A peerlet over its share waits: its
+    /// messages, calls, replies and timers are held (up to `backlog`) until
+    /// its share has refilled. Default: 0.25 (a quarter of a core).
+    pub cpu_share: f64,
+    /// Lua instructions per second the peerlet may execute over time, all
+    /// upcalls together, with bursts of `instructions` (one upcall's
+    /// worth); over it, it waits as for `cpu_share`. Default: 50 000 000.
+    pub instructions_per_second: u64,
+    /// Upcalls, messages and replies held while the peerlet waits for its
+    /// share; more are dropped and counted. Default: 256.
+    pub backlog: usize,
+    /// How long a peerlet may stay over its share, without a break, before
+    /// it is stopped and reported: a peerlet that always has more work than
+    /// its share is a peerlet that keeps the node busy for good. Default: 30 s.
+    pub overload_time: Duration,
+    /// Timer callbacks per second, with bursts of `timers`; due timers wait
+    /// beyond it. Default: 200.
+    pub timer_callbacks_per_second: u32,
+    /// Log lines per second (`log.*` and the node's reports about the
+    /// peerlet), with bursts of 100; the rest are counted and summed up in
+    /// one "suppressed N lines" line. Default: 20.
+    pub log_lines_per_second: u32,
+    /// Longest log line kept, in bytes; the rest is cut. Default: 1024.
+    pub log_line_bytes: usize,
 }
 
 impl Default for Limits {
@@ -83,6 +109,13 @@ impl Default for Limits {
             pattern_work: 10_000_000,
             unpack_results: 10_000,
             strikes: 3,
+            cpu_share: 0.25,
+            instructions_per_second: 50_000_000,
+            backlog: 256,
+            overload_time: Duration::from_secs(30),
+            timer_callbacks_per_second: 200,
+            log_lines_per_second: 20,
+            log_line_bytes: 1024,
         }
     }
 }

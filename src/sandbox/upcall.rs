@@ -185,9 +185,9 @@ impl Sandbox {
         err
     }
 
-    /// Drops everything the peerlet holds so its memory goes back.
-    fn stop(&mut self) {
-        tracing::warn!(target: "peerlet", peerlet = %self.name, "stopped after {} aborts", self.aborts);
+    /// Stops the peerlet for good and drops everything it holds so its
+    /// memory goes back (after too many aborts, or when the host says so).
+    pub fn stop(&mut self) {
         self.stopped = true;
         self.module = None;
         self.pending.clear();

@@ -1,4 +1,5 @@
-//! Lua's `log` table: lines in the node's log, tagged with the peerlet.
+//! Lua's `log` table: lines in the node's log, tagged with the peerlet,
+//! at most `limits.log_lines_per_second` (see [`crate::peerlet::share::LogGate`]).
 
 use std::rc::Rc;
 
@@ -6,8 +7,9 @@ use mlua::{Lua, Table, Value, Variadic};
 
 use super::state::HostState;
 
-/// Longest log line kept; the rest is cut.
-const LOG_LINE_BYTES: usize = 2048;
+/// Rendering stops past this many bytes; the log gate cuts the line to
+/// `limits.log_line_bytes`.
+const RENDER_BYTES: usize = 64 << 10;
 
 /// Renders log arguments without running any script code (no `__tostring`,
 /// no `__name`): strings as they are, numbers, booleans, nil, and the type
@@ -26,13 +28,7 @@ fn render(args: &Variadic<Value>) -> String {
             Value::Nil => line.push_str("nil"),
             other => line.push_str(&format!("<{}>", other.type_name())),
         }
-        if line.len() > LOG_LINE_BYTES {
-            let mut cut = LOG_LINE_BYTES;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push('…');
+        if line.len() > RENDER_BYTES {
             break;
         }
     }
@@ -46,13 +42,15 @@ pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
     for level in ["debug", "info", "warn", "error"] {
         let h = host.clone();
         let f = lua.create_function(move |_, args: Variadic<Value>| {
-            let line = render(&args);
             let name = &h.name;
-            match level {
-                "debug" => tracing::debug!(target: "peerlet", peerlet = %name, "{line}"),
-                "info" => tracing::info!(target: "peerlet", peerlet = %name, "{line}"),
-                "warn" => tracing::warn!(target: "peerlet", peerlet = %name, "{line}"),
-                _ => tracing::error!(target: "peerlet", peerlet = %name, "{line}"),
+            let lines = h.log.borrow_mut().admit(h.now.get(), name, render(&args));
+            for line in lines {
+                match level {
+                    "debug" => tracing::debug!(target: "peerlet", peerlet = %name, "{line}"),
+                    "info" => tracing::info!(target: "peerlet", peerlet = %name, "{line}"),
+                    "warn" => tracing::warn!(target: "peerlet", peerlet = %name, "{line}"),
+                    _ => tracing::error!(target: "peerlet", peerlet = %name, "{line}"),
+                }
             }
             Ok(())
         })?;

@@ -10,6 +10,7 @@ use super::calls::CallRequest;
 use super::timers::TimerSet;
 use crate::id::{AppId, Id};
 use crate::kbr::view::RoutingView;
+use crate::peerlet::share::{Bucket, LogGate};
 use crate::peerlet::store::Store;
 use crate::sandbox::Limits;
 use crate::time::Time;
@@ -46,8 +47,10 @@ pub struct HostState {
     /// sends them.
     pub calls: RefCell<HashMap<u64, CallRequest>>,
     next_token: Cell<u64>,
-    /// Token bucket of `limits.messages_per_second`: (tokens, last refill).
-    send_tokens: Cell<(f64, Time)>,
+    /// `limits.messages_per_second`, with bursts of `limits.outgoing_queue`.
+    send_tokens: RefCell<Bucket>,
+    /// What the peerlet may write to the node's log.
+    pub log: RefCell<LogGate>,
 }
 
 impl HostState {
@@ -72,7 +75,11 @@ impl HostState {
             refused: Cell::new(0),
             calls: RefCell::new(HashMap::new()),
             next_token: Cell::new(0),
-            send_tokens: Cell::new((limits.outgoing_queue as f64, Time::ZERO)),
+            send_tokens: RefCell::new(Bucket::new(
+                limits.messages_per_second as f64,
+                limits.outgoing_queue.max(1) as f64,
+            )),
+            log: RefCell::new(LogGate::new(limits)),
         })
     }
 
@@ -87,21 +94,14 @@ impl HostState {
 
     /// Takes one message from the send-rate bucket, or says why not.
     pub fn take_send_token(&self, what: &str) -> mlua::Result<()> {
-        let now = self.now.get();
-        let (tokens, last) = self.send_tokens.get();
-        let rate = self.limits.messages_per_second as f64;
-        let burst = self.limits.outgoing_queue.max(1) as f64;
-        let tokens = (tokens + now.since(last).as_secs_f64() * rate).min(burst);
-        if tokens < 1.0 {
-            self.send_tokens.set((tokens, now));
-            self.refused.set(self.refused.get() + 1);
-            return Err(mlua::Error::runtime(format!(
-                "{what}: send rate limit of {} messages/s exceeded",
-                self.limits.messages_per_second
-            )));
+        if self.send_tokens.borrow_mut().take_one(self.now.get()) {
+            return Ok(());
         }
-        self.send_tokens.set((tokens - 1.0, now));
-        Ok(())
+        self.refused.set(self.refused.get() + 1);
+        Err(mlua::Error::runtime(format!(
+            "{what}: send rate limit of {} messages/s exceeded",
+            self.limits.messages_per_second
+        )))
     }
 
     /// Queues an outgoing message, or refuses it when the queue is full or

@@ -40,9 +40,10 @@ impl TimerSet {
         self.entries.values().map(|e| e.at).min()
     }
 
-    /// Takes the timers due at `now` (earliest first); repeating ones are
-    /// re-armed one period later.
-    pub fn take_due(&mut self, now: Time) -> Vec<(u64, Function)> {
+    /// Takes the timers due at `now` (earliest first) while `allow()` says
+    /// yes; repeating ones are re-armed one period later, the others stay
+    /// due.
+    pub fn take_due(&mut self, now: Time, mut allow: impl FnMut() -> bool) -> Vec<(u64, Function)> {
         let mut due: Vec<(Time, u64)> = self
             .entries
             .iter()
@@ -52,6 +53,9 @@ impl TimerSet {
         due.sort();
         let mut out = Vec::with_capacity(due.len());
         for (_, id) in due {
+            if !allow() {
+                break;
+            }
             let entry = self.entries.get_mut(&id).expect("listed");
             out.push((id, entry.callback.clone()));
             match entry.every {
