@@ -5,11 +5,17 @@
 //!    a hand-built table of the same fields;
 //! 2. starting a peerlet (fresh state, stripped library, host API, a 50-line
 //!    script, init()) and the memory of the idle peerlet;
-//! 3. lookups through a node running the flood and spin hostile peerlets,
+//! 3. lookups through a node running hostile peerlets of tests/hostile/
+//!    (route_flood and endless_deliver, or those named by `HOSTILE=a,b`),
 //!    against the same node without them (simulated ring, wall time per
-//!    lookup including the hostile upcalls it triggers).
+//!    lookup including the hostile upcalls it triggers); and, when
+//!    `PEERLET_EXTRA_HOSTILE=DIR` is set, through a node running every
+//!    script of DIR that installs.
 //!
 //! `cargo bench --bench peerlet_upcall [-- deliver|start|hostile ...]`
+
+#[path = "../tests/common/hostile.rs"]
+mod hostile;
 
 use std::time::{Duration, Instant};
 
@@ -194,73 +200,80 @@ fn start_cost() {
     );
 }
 
-fn hostile_neighbours() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hostile");
-    let measure = |hostile: bool| -> f64 {
-        let mut rng = Rng::new(9);
-        let mut net = SimNet::new(SimConfig {
-            seed: 9,
-            chord: Config {
-                successors: 4,
-                ..Config::default()
-            },
-            ..SimConfig::default()
+/// Wall time per lookup through node 0 of a simulated 16-node ring while
+/// every script of `scripts` runs there and is sent a message before each
+/// lookup; scripts the node refuses are left out and named.
+fn lookup_through(scripts: &[hostile::Script]) -> f64 {
+    let mut rng = Rng::new(9);
+    let mut net = SimNet::new(SimConfig {
+        seed: 9,
+        chord: Config {
+            successors: 4,
+            ..Config::default()
+        },
+        ..SimConfig::default()
+    });
+    for _ in 0..16 {
+        net.add_node(rng.id());
+    }
+    net.install_converged();
+    let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
+    let a = m.clone();
+    net.with_node(0, move |k, _| k.set_default_app(Box::new(a)));
+    let mut apps: Vec<AppId> = Vec::new();
+    for script in scripts {
+        let installed = net.with_node(0, |k, now| {
+            m.0.borrow_mut()
+                .install_local(&mut k.api(now), &script.file_name(), &script.source)
         });
-        for _ in 0..16 {
-            net.add_node(rng.id());
+        match installed {
+            Ok(id) => apps.push(id),
+            Err(e) => println!("  ({} refused at install: {e})", script.name),
         }
-        net.install_converged();
-        let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
-        let a = m.clone();
-        net.with_node(0, move |k, _| k.set_default_app(Box::new(a)));
-        let mut apps: Vec<AppId> = Vec::new();
-        if hostile {
-            for name in std::env::var("HOSTILE")
-                .unwrap_or("flood,spin".into())
-                .split(',')
-            {
-                let src = std::fs::read(dir.join(format!("{name}.lua"))).unwrap();
-                let id = net
-                    .with_node(0, |k, now| {
-                        m.0.borrow_mut().install_local(
-                            &mut k.api(now),
-                            &format!("{name}.lua"),
-                            &src,
-                        )
-                    })
-                    .unwrap();
-                apps.push(id);
-            }
+    }
+    let me = net.me(0);
+    let t = Instant::now();
+    let rounds = 200;
+    for r in 0..rounds {
+        for &app in &apps {
+            let msg = AppMessage {
+                app,
+                app_type: AppType::EndNode,
+                code: None,
+                data: ByteBuf::from(vec![0xf6]),
+                kind: AppKind::Message,
+                refused_by: Vec::new(),
+            };
+            net.with_node(0, |k, now| k.api(now).send(me, msg));
         }
-        let me = net.me(0);
-        let t = Instant::now();
-        let rounds = 200;
-        for r in 0..rounds {
-            for &app in &apps {
-                let msg = AppMessage {
-                    app,
-                    app_type: AppType::EndNode,
-                    code: None,
-                    data: ByteBuf::from(vec![0xf6]),
-                    kind: AppKind::Message,
-                    refused_by: Vec::new(),
-                };
-                net.with_node(0, |k, now| k.api(now).send(me, msg));
-            }
-            let key = Id::key(format!("lookup-{r}"));
-            net.lookups(&[(0, key)]).remove(0).expect("lookup");
-            net.run_for(Duration::from_millis(1));
-        }
-        t.elapsed().as_secs_f64() * 1e6 / rounds as f64
-    };
-    let quiet = measure(false);
-    let busy = measure(true);
+        let key = Id::key(format!("lookup-{r}"));
+        net.lookups(&[(0, key)]).remove(0).expect("lookup");
+        net.run_for(Duration::from_millis(1));
+    }
+    t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+}
+
+fn hostile_neighbours() {
+    let names = std::env::var("HOSTILE").unwrap_or("route_flood,endless_deliver".into());
+    let chosen: Vec<hostile::Script> = names.split(',').map(hostile::own).collect();
+    let quiet = lookup_through(&[]);
+    let busy = lookup_through(&chosen);
     println!("lookup through a node (wall time per lookup, simulated 16-node ring)");
     println!("  without hostile peerlets:              {quiet:>10.1} µs");
     println!(
-        "  with flood + spin triggered each time: {busy:>10.1} µs  ({:.1}x)",
+        "  with {names} triggered each time: {busy:>10.1} µs  ({:.1}x)",
         busy / quiet
     );
+    let extra = hostile::extra();
+    if !extra.is_empty() {
+        let all = lookup_through(&extra);
+        println!(
+            "  with the {} scripts of ${} triggered each time: {all:>10.1} µs  ({:.1}x)",
+            extra.len(),
+            hostile::EXTRA_VAR,
+            all / quiet
+        );
+    }
 }
 
 /// `cargo bench --bench peerlet_upcall [-- deliver|start|hostile ...]`:

@@ -1,5 +1,6 @@
-//! Attacks beyond shared/hostile/: each one asserts the sandbox's answer, and
-//! every test ends in bounded time because the budget ends it, not a clock.
+//! Attacks beyond the hostile corpus (tests/hostile/): each one asserts the
+//! sandbox's answer, and every test ends in bounded time because the budget
+//! ends it, not a clock.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -64,14 +64,22 @@ pub fn run(opendht: bool) {
 fn peerlet_nodes() -> Option<(u64, u64)> {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_peerlet");
-    let dht = concat!(env!("CARGO_MANIFEST_DIR"), "/peerlets/dht.lua");
+    // A copy, so no signature left beside the sample (by hand, or by an
+    // older demo) makes the nodes load it signed under another app id.
+    let dht = dir.path().join("dht.lua");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/peerlets/dht.lua"),
+        &dht,
+    )
+    .unwrap();
     let mut procs = Procs(Vec::new());
     let mut boot = None;
     let mut sockets = Vec::new();
     for i in 0..NODES {
         let data = dir.path().join(format!("n{i}"));
         let mut cmd = Command::new(bin);
-        cmd.args(["node", "--listen", "127.0.0.1:0", "--load", dht])
+        cmd.args(["node", "--listen", "127.0.0.1:0", "--load"])
+            .arg(&dht)
             .args(["--stabilize-ms", "150", "--fix-fingers-ms", "50"])
             .arg("--data")
             .arg(&data)

@@ -10,10 +10,12 @@
 //! (`nodes/I`, with its control socket, wiped on every start; node 0's
 //! holds a copy of the demo key, so `.load FILE` there signs with it); and
 //! the nodes' log (`demo.log`), so log lines never interleave with the
-//! prompt. Beside the samples go the public half (`peerlets/demo.pub`) and
-//! their signatures (`peerlets/NAME.lua.minisig`), made again on every start
-//! so edited samples just work; both are git-ignored. (If the samples are
-//! read-only, signed copies go to the demo directory instead.)
+//! prompt; and signed copies of the samples (`peerlets/NAME.lua` with
+//! `NAME.lua.minisig`), made again on every start so edited samples just
+//! work, and usable outside the demo with `--trust DIR/demo.pub`. The
+//! samples themselves are only read: the source tree stays as checked out,
+//! and two users of one clone, each with their own demo directory, never
+//! touch each other's files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +34,8 @@ pub struct Args {
     /// Default: $PEERLET_HOME/demo.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Where the sample peerlets are: every NAME.lua there is signed and loaded.
+    /// Where the sample peerlets are: every NAME.lua there is copied to the
+    /// demo directory, signed there and loaded (the samples are only read).
     #[arg(long, value_name = "DIR", default_value = "peerlets")]
     pub samples: PathBuf,
     /// Evaluate this console line on the first node and print the answer
@@ -87,7 +90,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-/// The demo key (made on the first run) and signed copies of the samples.
+/// The demo key (made on the first run) and signed copies of the samples
+/// in `dir/peerlets/`, in the samples' order.
 fn prepare_samples(
     dir: &Path,
     samples: &Path,
@@ -97,8 +101,6 @@ fn prepare_samples(
         signing::keygen(&pub_key, &sec_key, true)?;
         tracing::info!("made the demo publisher key {}", pub_key.display());
     }
-    let signed_dir = dir.join("peerlets");
-    std::fs::create_dir_all(&signed_dir)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(samples)
         .map_err(|e| {
             format!(
@@ -110,26 +112,31 @@ fn prepare_samples(
         .filter(|p| p.extension().is_some_and(|x| x == "lua"))
         .collect();
     files.sort();
-    // The public half beside the samples, so the signed samples can be
-    // used outside the demo too (`peerlet node --trust peerlets/demo.pub
-    // --load peerlets/dht.lua`); both are git-ignored, made on this machine.
-    if let Err(e) = std::fs::copy(&pub_key, samples.join("demo.pub")) {
-        tracing::warn!("cannot write {}/demo.pub: {e}", samples.display());
-    }
+    let signed_dir = dir.join("peerlets");
+    std::fs::create_dir_all(&signed_dir).map_err(|e| format!("{}: {e}", signed_dir.display()))?;
+    // `--samples DIR/peerlets` names the copies themselves: copying a file
+    // onto itself would empty it, so those are signed where they are.
+    let real = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let copying = real(samples)? != real(&signed_dir)?;
     let mut signed = Vec::new();
     for file in files {
-        // Signed in place (FILE.lua.minisig beside it) where the samples
-        // are writable, else as a copy in the demo directory.
-        let in_place = signing::sign_file(&file, &sec_key).is_ok();
-        let path = if in_place {
-            file
-        } else {
-            let copy = signed_dir.join(file.file_name().expect("a file"));
+        let copy = signed_dir.join(file.file_name().expect("a file"));
+        if copying {
+            // Replaced, not overwritten: copies keep the samples' mode, and
+            // a read-only sample makes a copy the next start cannot open.
+            match std::fs::remove_file(&copy) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("{}: {e}", copy.display()).into())
+                }
+                _ => {}
+            }
             std::fs::copy(&file, &copy).map_err(|e| format!("{}: {e}", file.display()))?;
-            signing::sign_file(&copy, &sec_key)?;
-            copy
-        };
-        signed.push(path);
+        }
+        signing::sign_file(&copy, &sec_key).map_err(|e| format!("{}: {e}", copy.display()))?;
+        signed.push(copy);
     }
     Ok((pub_key, signed))
 }
@@ -238,6 +245,7 @@ fn banner(nodes: &[Arc<NodeHandle>], dir: &Path, samples: &[PathBuf]) -> String 
          \x20 .trace colour                                            the route to a key, hop by hop\n\
          \x20 .ring   .peers   .stats   .log   .help\n\
          \n\
+         Signed copies of the samples: {dir}/peerlets (publisher key {dir}/demo.pub).\n\
          Other nodes' consoles: peerlet repl {dir}/nodes/N/control.sock\n\
          Node log: {dir}/demo.log.  Ctrl-D stops all {n} nodes.",
         n = nodes.len(),
