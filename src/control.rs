@@ -3,8 +3,8 @@
 //! A node started with `--data DIR` listens on the Unix socket
 //! `DIR/control.sock` (socket 0600 in a 0700 directory: its owner only;
 //! nothing of it is reachable over the network). Each request and reply is
-//! one frame, as on the wire between nodes: a 4-byte big-endian length and
-//! one CBOR value, at most [`MAX_FRAME`] bytes. A client sends a
+//! one frame of the nodes' own codec ([`crate::wire::write_frame`]): a
+//! 4-byte big-endian length and one CBOR value, at most [`MAX_FRAME`] bytes. A client sends a
 //! [`Request`] and reads one [`Response`], as often as it likes on one
 //! connection. A bad frame closes that connection only.
 //!
@@ -16,10 +16,11 @@ pub mod log_tap;
 mod server;
 mod show;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{read_frame, write_frame, FrameError};
 
 pub use load::LOCAL_KEY;
 pub use server::{serve, ControlServer};
@@ -93,56 +94,6 @@ pub enum Response {
     },
 }
 
-/// Why a frame could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("frame of {len} bytes is larger than the limit of {max}")]
-    TooLarge { len: usize, max: usize },
-    #[error("bad CBOR in frame: {0}")]
-    Decode(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
-/// Writes `value` as one frame.
-pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), ControlError> {
-    let mut out = vec![0u8; 4];
-    ciborium::into_writer(value, &mut out).map_err(|e| ControlError::Decode(e.to_string()))?;
-    let len = out.len() - 4;
-    if len > MAX_FRAME {
-        return Err(ControlError::TooLarge {
-            len,
-            max: MAX_FRAME,
-        });
-    }
-    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
-    w.write_all(&out)?;
-    w.flush()?;
-    Ok(())
-}
-
-/// Reads one frame; `None` when the peer closed the connection between frames.
-pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>, ControlError> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(prefix) as usize;
-    if len > MAX_FRAME {
-        return Err(ControlError::TooLarge {
-            len,
-            max: MAX_FRAME,
-        });
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    ciborium::from_reader(&body[..])
-        .map(Some)
-        .map_err(|e| ControlError::Decode(e.to_string()))
-}
-
 /// A connection to a node's control socket.
 pub struct Client {
     stream: std::os::unix::net::UnixStream,
@@ -155,10 +106,10 @@ impl Client {
     }
 
     /// Sends `req` and waits for the node's answer.
-    pub fn request(&mut self, req: &Request) -> Result<Response, ControlError> {
-        write_frame(&mut self.stream, req)?;
-        read_frame(&mut self.stream)?.ok_or_else(|| {
-            ControlError::Io(std::io::Error::new(
+    pub fn request(&mut self, req: &Request) -> Result<Response, FrameError> {
+        write_frame(&mut self.stream, req, MAX_FRAME)?;
+        read_frame(&mut self.stream, MAX_FRAME)?.ok_or_else(|| {
+            FrameError::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the node closed the control connection",
             ))

@@ -7,7 +7,8 @@
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use crate::control::{read_frame, write_frame, Request, Response};
+use crate::control::{Request, Response, MAX_FRAME};
+use crate::wire::{read_frame, write_frame};
 
 /// What `.log` with no level streams.
 pub const DEFAULT_LEVEL: &str = "info";
@@ -20,8 +21,8 @@ pub fn open(socket: &Path, level: &str) -> Result<(UnixStream, String), String> 
     let req = Request::Log {
         level: level.to_string(),
     };
-    write_frame(&mut stream, &req).map_err(|e| e.to_string())?;
-    match read_frame(&mut stream).map_err(|e| e.to_string())? {
+    write_frame(&mut stream, &req, MAX_FRAME).map_err(|e| e.to_string())?;
+    match read_frame(&mut stream, MAX_FRAME).map_err(|e| e.to_string())? {
         Some(Response::Ok(text)) => Ok((stream, text)),
         Some(Response::Error(e)) => Err(e),
         Some(Response::Log { .. }) | None => Err("the node did not start the log stream".into()),
@@ -31,7 +32,7 @@ pub fn open(socket: &Path, level: &str) -> Result<(UnixStream, String), String> 
 /// Hands every line of the stream to `print` (and a note for dropped
 /// lines), until the node or [`stop`] closes the connection.
 pub fn follow(mut stream: UnixStream, mut print: impl FnMut(String)) {
-    while let Ok(Some(Response::Log { lines, dropped })) = read_frame(&mut stream) {
+    while let Ok(Some(Response::Log { lines, dropped })) = read_frame(&mut stream, MAX_FRAME) {
         if dropped > 0 {
             print(format!(
                 "({dropped} log line(s) dropped: the console read too slowly)"
