@@ -88,7 +88,7 @@ pub(crate) type Reply = Box<dyn FnOnce() + Send>;
 pub(crate) type PeerletCall = Box<dyn FnOnce(&mut Manager, &mut Api<'_>) -> Reply + Send>;
 
 /// What other threads ask of the core task.
-pub(crate) enum Control {
+pub(crate) enum NodeRequest {
     /// Run a closure on the KBR layer (see [`NodeHandle::call`]).
     Call(CoreCall),
     /// Run a closure on the peerlet manager.
@@ -136,7 +136,7 @@ pub struct Node {
 // Short-lived, one at a time: no boxing (see `NetInput`).
 #[allow(clippy::large_enum_variant)]
 enum Wake {
-    Control(Option<Control>),
+    Request(Option<NodeRequest>),
     Net(NetInput),
     Timer,
 }
@@ -163,7 +163,7 @@ impl Node {
         let addr = listener.local_addr()?;
         let id = config.id.unwrap_or_else(|| Id::key(addr.to_string()));
         let me = NodeRef { id, addr };
-        let (control, control_rx) = channel::unbounded();
+        let (requests, requests_rx) = channel::unbounded();
         let shared = Arc::new(Shared {
             state: Mutex::new(NodeState::Joining),
             changed: Condvar::new(),
@@ -173,8 +173,8 @@ impl Node {
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("peerlet-node-{}", addr.port()))
-            .spawn(move || run_thread(me, config, listener, control_rx, for_thread))?;
-        Ok(NodeHandle::new(me, control, shared, thread, lookup_limit))
+            .spawn(move || run_thread(me, config, listener, requests_rx, for_thread))?;
+        Ok(NodeHandle::new(me, requests, shared, thread, lookup_limit))
     }
 
     fn now(&self) -> Time {
@@ -183,7 +183,7 @@ impl Node {
 
     async fn run(
         mut self,
-        control: Receiver<Control>,
+        requests: Receiver<NodeRequest>,
         net: Receiver<NetInput>,
         join: Option<SocketAddr>,
     ) {
@@ -219,7 +219,7 @@ impl Node {
                 }
             }
             let wake = smol::future::or(
-                async { Wake::Control(control.recv().await.ok()) },
+                async { Wake::Request(requests.recv().await.ok()) },
                 smol::future::or(
                     async {
                         // The transport holds a sender, so this never closes.
@@ -234,35 +234,35 @@ impl Node {
             .await;
             let now = self.now();
             match wake {
-                Wake::Control(Some(Control::Call(f))) => {
+                Wake::Request(Some(NodeRequest::Call(f))) => {
                     let reply = f(&mut self.kbr, now);
                     self.kbr.handle_api_calls(now);
                     self.drain();
                     reply();
                 }
-                Wake::Control(Some(Control::Peerlets(f))) => {
+                Wake::Request(Some(NodeRequest::Peerlets(f))) => {
                     let manager = self.peerlets.clone();
                     let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
                     self.kbr.handle_api_calls(now);
                     self.drain();
                     reply();
                 }
-                Wake::Control(Some(Control::Lookup { key, reply })) => {
+                Wake::Request(Some(NodeRequest::Lookup { key, reply })) => {
                     let req = self.kbr.chord_mut().lookup(now, key);
                     self.lookups.insert(req, reply);
                     self.kbr.handle_api_calls(now);
                 }
-                Wake::Control(Some(Control::Trace { key, done })) => {
+                Wake::Request(Some(NodeRequest::Trace { key, done })) => {
                     let timeout = self.kbr.chord().config().lookup_timeout;
                     self.tracer
                         .start(&mut self.kbr.api(now), key, timeout, done);
                     self.kbr.handle_api_calls(now);
                 }
-                Wake::Control(Some(Control::Queues(reply))) => {
-                    let _ = reply.try_send(self.queue_depths(&control, &net));
+                Wake::Request(Some(NodeRequest::Queues(reply))) => {
+                    let _ = reply.try_send(self.queue_depths(&requests, &net));
                 }
-                Wake::Control(Some(Control::Leave)) => return self.leave().await,
-                Wake::Control(Some(Control::Kill) | None) => return,
+                Wake::Request(Some(NodeRequest::Leave)) => return self.leave().await,
+                Wake::Request(Some(NodeRequest::Kill) | None) => return,
                 Wake::Net(NetInput::Message { from, msg }) => {
                     NetCounters::bump(&self.shared.counters.messages_in);
                     self.kbr.handle_message(now, from, msg);
@@ -339,7 +339,7 @@ fn run_thread(
     me: NodeRef,
     config: NodeConfig,
     listener: std::net::TcpListener,
-    control: Receiver<Control>,
+    requests: Receiver<NodeRequest>,
     shared: Arc<Shared>,
 ) {
     let executor = Rc::new(LocalExecutor::new());
@@ -387,7 +387,7 @@ fn run_thread(
             shared: shared.clone(),
             leave_limit,
         };
-        node.run(control, net, config.join).await;
+        node.run(requests, net, config.join).await;
     };
     smol::block_on(executor.run(core));
     drop(executor);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
-use super::{Control, QueueDepths, Shared};
+use super::{NodeRequest, QueueDepths, Shared};
 use crate::chord::{Found, RouteError, Time};
 use crate::id::AppId;
 use crate::id::Id;
@@ -80,7 +80,7 @@ pub struct NodeStats {
 /// gracefully.
 pub struct NodeHandle {
     me: NodeRef,
-    control: Sender<Control>,
+    requests: Sender<NodeRequest>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     lookup_limit: Duration,
@@ -89,14 +89,14 @@ pub struct NodeHandle {
 impl NodeHandle {
     pub(super) fn new(
         me: NodeRef,
-        control: Sender<Control>,
+        requests: Sender<NodeRequest>,
         shared: Arc<Shared>,
         thread: JoinHandle<()>,
         lookup_limit: Duration,
     ) -> NodeHandle {
         NodeHandle {
             me,
-            control,
+            requests,
             shared,
             thread: Mutex::new(Some(thread)),
             lookup_limit,
@@ -158,7 +158,7 @@ impl NodeHandle {
     /// until the answer, or the core's lookup timeout (plus a margin).
     pub fn lookup(&self, key: Id) -> Result<Found, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Lookup { key, reply })?;
+        self.request(NodeRequest::Lookup { key, reply })?;
         match answer.recv_timeout(self.lookup_limit) {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(error)) => Err(NodeError::Lookup {
@@ -182,7 +182,7 @@ impl NodeHandle {
         let done = Box::new(move |report| {
             let _ = reply.send(report);
         });
-        self.request(Control::Trace { key, done })?;
+        self.request(NodeRequest::Trace { key, done })?;
         match answer.recv_timeout(self.lookup_limit) {
             Ok(report) => Ok(report),
             Err(RecvTimeoutError::Timeout) => Err(NodeError::Timeout {
@@ -196,7 +196,7 @@ impl NodeHandle {
     /// How full the node's queues are now.
     pub fn queue_depths(&self) -> Result<QueueDepths, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Queues(reply))?;
+        self.request(NodeRequest::Queues(reply))?;
         answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
     }
 
@@ -216,7 +216,7 @@ impl NodeHandle {
         f: impl FnOnce(&mut Kbr, Time) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Call(Box::new(move |kbr, now| {
+        self.request(NodeRequest::Call(Box::new(move |kbr, now| {
             let out = f(kbr, now);
             Box::new(move || {
                 let _ = reply.send(out);
@@ -233,7 +233,7 @@ impl NodeHandle {
         f: impl FnOnce(&mut Manager, &mut Api<'_>) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Peerlets(Box::new(move |manager, api| {
+        self.request(NodeRequest::Peerlets(Box::new(move |manager, api| {
             let out = f(manager, api);
             Box::new(move || {
                 let _ = reply.send(out);
@@ -293,14 +293,14 @@ impl NodeHandle {
     /// Leaves the ring gracefully: the neighbours are told (the messages are
     /// written before this returns), then the node stops.
     pub fn leave(&self) {
-        let _ = self.control.try_send(Control::Leave);
+        let _ = self.requests.try_send(NodeRequest::Leave);
         self.join_thread();
     }
 
     /// Stops the node at once, like a crash: it tells nobody, and its
     /// sockets close when this returns.
     pub fn kill(&self) {
-        let _ = self.control.try_send(Control::Kill);
+        let _ = self.requests.try_send(NodeRequest::Kill);
         self.join_thread();
     }
 
@@ -322,8 +322,8 @@ impl NodeHandle {
         }
     }
 
-    fn request(&self, c: Control) -> Result<(), NodeError> {
-        self.control
+    fn request(&self, c: NodeRequest) -> Result<(), NodeError> {
+        self.requests
             .try_send(c)
             .map_err(|_| NodeError::Stopped(self.me.addr))
     }

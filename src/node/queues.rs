@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use smol::channel::Receiver;
 
-use super::{Control, Node};
+use super::{Node, NodeRequest};
 use crate::chord::Pending;
 use crate::net::tcp::NetInput;
 
@@ -32,7 +32,7 @@ pub struct QueueDepths {
 impl Node {
     pub(super) fn queue_depths(
         &self,
-        control: &Receiver<Control>,
+        control: &Receiver<NodeRequest>,
         net: &Receiver<NetInput>,
     ) -> QueueDepths {
         QueueDepths {
