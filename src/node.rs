@@ -14,6 +14,7 @@
 //! whose requests travel over a channel to the core task.
 
 mod handle;
+mod load;
 mod queues;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use smol::channel::{self, Receiver};
 use smol::{LocalExecutor, Timer};
 
 pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
+pub use load::{Installed, OwnKey, PeerletFile};
 pub use queues::QueueDepths;
 
 use crate::chord::{Chord, Config, Found, RouteError, Time};
