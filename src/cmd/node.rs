@@ -199,10 +199,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let socket = server.path().to_path_buf();
             std::thread::spawn(move || {
                 while stop.recv().is_ok() {
-                    crate::repl::interrupt(&socket);
+                    super::repl::interrupt(&socket);
                 }
             });
-            crate::repl::run(server.path())?;
+            super::repl::attach(server.path())?;
             tracing::info!("console closed: leaving the ring");
         }
         _ => {
