@@ -14,14 +14,18 @@
 //! | [`chord`] | the Chord protocol as a sans-IO state machine: ring state, maintenance, routing decisions, per-hop acks |
 //! | [`kbr`] | the common API over the core: `route`, `forward`/`deliver`/`update` upcalls, `replica_set`, `range`, ...; `kbr::view`, the read-only routing view everything above reads; `kbr::trace`, the route tracer behind `.trace` |
 //! | [`net`] | the TCP transport: framed connections, per-peer bounded writer queues |
-//! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle` |
+//! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle`; `node::load`, reading a peerlet file and how it is signed (`--load`, `.load`) |
 //! | [`package`] | signed code, with no Lua: the package and its header, publisher keys, signing, signature checks, the trust policy, refusals |
 //! | [`sandbox`] | the Lua sandbox: one state per peerlet, the stripped library, the instruction budget, memory limits, upcall threads, values to and from CBOR |
-//! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, the console, the per-peerlet store |
+//! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, the console, the per-peerlet store, each peerlet's share of the node |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
-//! | [`control`] | the control socket: a local Unix socket taking framed CBOR requests (eval Lua in the console, peers, apps, load, trace, ...) from `peerlet repl`; `control::log_tap`, the tracing layer that streams the log to consoles |
-//! | [`repl`] | `peerlet repl`: the line editor, meta commands and completion in front of a control socket |
-//! | [`cmd`] | the subcommands of the `peerlet` binary, one file each |
+//! | [`control`] | the control socket: a local Unix socket taking the console's requests (eval Lua in the console, peers, apps, load, trace, ...) in the nodes' frames; `control::client`, the console's transport to it; `control::log_tap`, the tracing layer that streams the log to consoles |
+//! | `cmd` | (feature `cli`) the subcommands of the `peerlet` binary, one file each |
+//!
+//! The console itself (protocol, meta commands, completion, line editor) is
+//! the crate `peerlet-repl` in `repl/`, below this one: the node depends on
+//! it for the protocol types, and builds without its line editor when the
+//! `cli` feature is off.
 //!
 //! How a routed message flows: a driver (the simulator or the TCP node)
 //! hands an incoming `Route` frame to [`kbr::Kbr::handle_message`]; the Chord
@@ -32,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chord;
+#[cfg(feature = "cli")]
 pub mod cmd;
 pub mod control;
 pub mod id;
@@ -40,7 +45,6 @@ pub mod net;
 pub mod node;
 pub mod package;
 pub mod peerlet;
-pub mod repl;
 pub mod routing;
 pub mod sandbox;
 pub mod sim;

@@ -14,7 +14,9 @@
 //! whose requests travel over a channel to the core task.
 
 mod handle;
+mod load;
 mod queues;
+mod shared;
 
 use std::collections::HashMap;
 use std::io;
@@ -29,13 +31,16 @@ use async_net::TcpListener;
 use smol::channel::{self, Receiver};
 use smol::{LocalExecutor, Timer};
 
-pub use handle::{NodeError, NodeHandle, NodeState, NodeStats};
+pub use handle::{NodeError, NodeHandle, NodeStats};
+pub use load::{Installed, OwnKey, PeerletFile};
 pub use queues::QueueDepths;
+pub use shared::NodeState;
+use shared::{NodeRequest, Shared};
 
 use crate::chord::{Chord, Config};
 use crate::id::Id;
-use crate::kbr::trace::{TraceDone, Tracer, TRACE_APP};
-use crate::kbr::{Api, Kbr, KbrEvent};
+use crate::kbr::trace::{Tracer, TRACE_APP};
+use crate::kbr::{Kbr, KbrEvent};
 use crate::net::incoming::accept_loop;
 use crate::net::tcp::{NetCounters, NetInput, TcpConfig, Transport};
 use crate::package::trust::TrustPolicy;
@@ -83,48 +88,6 @@ impl NodeConfig {
     }
 }
 
-/// A closure run on the core task (see [`NodeHandle::call`]). What it
-/// returns is run after the node acted on the calls: it sends the answer.
-pub(crate) type CoreCall = Box<dyn FnOnce(&mut Kbr, Time) -> Reply + Send>;
-pub(crate) type Reply = Box<dyn FnOnce() + Send>;
-/// A closure run on the core task with the peerlet manager (see
-/// [`NodeHandle::with_peerlets`]).
-pub(crate) type PeerletCall = Box<dyn FnOnce(&mut Manager, &mut Api<'_>) -> Reply + Send>;
-
-/// What other threads ask of the core task.
-pub(crate) enum Control {
-    /// Run a closure on the KBR layer (see [`NodeHandle::call`]).
-    Call(CoreCall),
-    /// Run a closure on the peerlet manager.
-    Peerlets(PeerletCall),
-    Lookup {
-        key: Id,
-        reply: SyncSender<Result<Found, RouteError>>,
-    },
-    /// Trace the route to `key` (see [`crate::kbr::trace`]).
-    Trace { key: Id, done: TraceDone },
-    /// How full the node's queues are.
-    Queues(SyncSender<QueueDepths>),
-    /// Leave gracefully, then stop.
-    Leave,
-    /// Stop at once, telling nobody.
-    Kill,
-}
-
-/// State shared between the core task and its handles.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<NodeState>,
-    pub(crate) changed: Condvar,
-    pub(crate) counters: Arc<NetCounters>,
-}
-
-impl Shared {
-    fn set_state(&self, state: NodeState) {
-        *self.state.lock().expect("node state lock") = state;
-        self.changed.notify_all();
-    }
-}
-
 /// The core task's state: the KBR layer and the transport it drives.
 pub struct Node {
     kbr: Kbr,
@@ -140,7 +103,7 @@ pub struct Node {
 // Short-lived, one at a time: no boxing (see `NetInput`).
 #[allow(clippy::large_enum_variant)]
 enum Wake {
-    Control(Option<Control>),
+    Request(Option<NodeRequest>),
     Net(NetInput),
     Timer,
 }
@@ -167,7 +130,7 @@ impl Node {
         let addr = listener.local_addr()?;
         let id = config.id.unwrap_or_else(|| Id::key(addr.to_string()));
         let me = NodeRef { id, addr };
-        let (control, control_rx) = channel::unbounded();
+        let (requests, requests_rx) = channel::unbounded();
         let shared = Arc::new(Shared {
             state: Mutex::new(NodeState::Joining),
             changed: Condvar::new(),
@@ -177,8 +140,8 @@ impl Node {
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("peerlet-node-{}", addr.port()))
-            .spawn(move || run_thread(me, config, listener, control_rx, for_thread))?;
-        Ok(NodeHandle::new(me, control, shared, thread, lookup_limit))
+            .spawn(move || run_thread(me, config, listener, requests_rx, for_thread))?;
+        Ok(NodeHandle::new(me, requests, shared, thread, lookup_limit))
     }
 
     fn now(&self) -> Time {
@@ -187,7 +150,7 @@ impl Node {
 
     async fn run(
         mut self,
-        control: Receiver<Control>,
+        requests: Receiver<NodeRequest>,
         net: Receiver<NetInput>,
         join: Option<SocketAddr>,
     ) {
@@ -222,7 +185,7 @@ impl Node {
                 }
             }
             let wake = smol::future::or(
-                async { Wake::Control(control.recv().await.ok()) },
+                async { Wake::Request(requests.recv().await.ok()) },
                 smol::future::or(
                     async {
                         // The transport holds a sender, so this never closes.
@@ -237,31 +200,38 @@ impl Node {
             .await;
             let now = self.now();
             match wake {
-                Wake::Control(Some(Control::Call(f))) => {
+                Wake::Request(Some(NodeRequest::Call(f))) => {
                     let reply = f(&mut self.kbr, now);
                     self.drain();
                     reply();
                 }
-                Wake::Control(Some(Control::Peerlets(f))) => {
+                Wake::Request(Some(NodeRequest::Peerlets(f))) => {
                     let manager = self.peerlets.clone();
                     let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
                     self.drain();
                     reply();
                 }
-                Wake::Control(Some(Control::Lookup { key, reply })) => {
+                Wake::Request(Some(NodeRequest::Lookup { key, reply })) => {
                     let req = self.kbr.lookup(now, key);
                     self.lookups.insert(req, reply);
                 }
-                Wake::Control(Some(Control::Trace { key, done })) => {
+                Wake::Request(Some(NodeRequest::Trace { key, done })) => {
                     let timeout = self.kbr.lookup_timeout();
                     self.tracer
                         .start(&mut self.kbr.api(now), key, timeout, done);
                 }
-                Wake::Control(Some(Control::Queues(reply))) => {
-                    let _ = reply.try_send(self.queue_depths(&control, &net));
+                Wake::Request(Some(NodeRequest::Queues(reply))) => {
+                    let depths = queues::depths(
+                        &self.transport,
+                        &self.kbr,
+                        &self.peerlets.0.borrow(),
+                        requests.len(),
+                        net.len(),
+                    );
+                    let _ = reply.try_send(depths);
                 }
-                Wake::Control(Some(Control::Leave)) => return self.leave().await,
-                Wake::Control(Some(Control::Kill) | None) => return,
+                Wake::Request(Some(NodeRequest::Leave)) => return self.leave().await,
+                Wake::Request(Some(NodeRequest::Kill) | None) => return,
                 Wake::Net(NetInput::Message { from, msg }) => {
                     NetCounters::bump(&self.shared.counters.messages_in);
                     self.kbr.handle_message(now, from, msg);
@@ -338,7 +308,7 @@ fn run_thread(
     me: NodeRef,
     config: NodeConfig,
     listener: std::net::TcpListener,
-    control: Receiver<Control>,
+    requests: Receiver<NodeRequest>,
     shared: Arc<Shared>,
 ) {
     let executor = Rc::new(LocalExecutor::new());
@@ -386,7 +356,7 @@ fn run_thread(
             shared: shared.clone(),
             leave_limit,
         };
-        node.run(control, net, config.join).await;
+        node.run(requests, net, config.join).await;
     };
     smol::block_on(executor.run(core));
     drop(executor);

@@ -2,14 +2,16 @@
 //!
 //! Every connection starts with a [`Message::Hello`] from the side that
 //! opened it; after that each frame is a 4-byte big-endian length followed by
-//! one CBOR value (a [`Message`]). Routed messages carry the fields of PROST's
+//! one CBOR value (a [`Message`]). The control socket frames its requests
+//! and replies with the same codec ([`write_frame`], [`read_frame`]). Routed messages carry the fields of PROST's
 //! figure 3 (destination key, app id, app type, code locator, data) plus what
 //! routing needs (source, hop count, TTL, message id). Application data is one
 //! CBOR value in a byte string: routing never decodes it.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::id::{AppId, Id};
@@ -241,10 +243,11 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Encodes one message as a frame (length prefix + CBOR).
-pub fn encode_frame(msg: &Message, max: usize) -> Result<Vec<u8>, FrameError> {
+/// Encodes one value (a [`Message`], a control request or reply) as a
+/// frame: length prefix + CBOR, at most `max` bytes after the prefix.
+pub fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize) -> Result<Vec<u8>, FrameError> {
     let mut out = vec![0u8; 4];
-    ciborium::into_writer(msg, &mut out).map_err(|e| FrameError::Decode(e.to_string()))?;
+    ciborium::into_writer(value, &mut out).map_err(|e| FrameError::Decode(e.to_string()))?;
     let len = out.len() - 4;
     if len > max {
         return Err(FrameError::TooLarge { len, max });
@@ -263,8 +266,37 @@ pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
 }
 
 /// Decodes the body of one frame (without its length prefix).
-pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     ciborium::from_reader(body).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Writes one frame to a blocking stream and flushes it.
+pub fn write_frame<T: Serialize + ?Sized>(
+    w: &mut impl Write,
+    value: &T,
+    max: usize,
+) -> Result<(), FrameError> {
+    w.write_all(&encode_frame(value, max)?)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame from a blocking stream; `None` when the peer closed the
+/// stream between two frames. (The TCP transport reads frames with a
+/// deadline instead: `net::connection`.)
+pub fn read_frame<T: DeserializeOwned>(
+    r: &mut impl Read,
+    max: usize,
+) -> Result<Option<T>, FrameError> {
+    let mut prefix = [0u8; 4];
+    match r.read_exact(&mut prefix) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let mut body = vec![0u8; frame_len(prefix, max)?];
+    r.read_exact(&mut body)?;
+    decode_body(&body).map(Some)
 }
 
 /// Checks that the first message of a connection is a hello of our version.
@@ -322,7 +354,30 @@ mod tests {
         let frame = encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap();
         let len = frame_len(frame[..4].try_into().unwrap(), DEFAULT_MAX_FRAME).unwrap();
         assert_eq!(len, frame.len() - 4);
-        assert_eq!(decode_body(&frame[4..]).unwrap(), msg);
+        assert_eq!(decode_body::<Message>(&frame[4..]).unwrap(), msg);
+    }
+
+    #[test]
+    fn blocking_streams_carry_frames_of_any_value() {
+        let mut stream = Vec::new();
+        write_frame(&mut stream, &Message::Ping { req: 5 }, DEFAULT_MAX_FRAME).unwrap();
+        write_frame(&mut stream, "a control reply", DEFAULT_MAX_FRAME).unwrap();
+        let mut r = stream.as_slice();
+        let ping: Option<Message> = read_frame(&mut r, DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(ping, Some(Message::Ping { req: 5 }));
+        let text: Option<String> = read_frame(&mut r, DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(text.as_deref(), Some("a control reply"));
+        assert!(read_frame::<String>(&mut r, DEFAULT_MAX_FRAME)
+            .unwrap()
+            .is_none());
+        // A frame cut short is an error, not a clean end.
+        let first = encode_frame(&Message::Ping { req: 5 }, DEFAULT_MAX_FRAME).unwrap();
+        let mut cut = &stream[first.len()..stream.len() - 1];
+        assert!(read_frame::<String>(&mut cut, DEFAULT_MAX_FRAME).is_err());
+        assert!(matches!(
+            read_frame::<String>(&mut &stream[..], 4),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -332,7 +387,7 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
         assert!(matches!(
-            decode_body(b"\xff\x00garbage"),
+            decode_body::<Message>(b"\xff\x00garbage"),
             Err(FrameError::Decode(_))
         ));
         let big = Message::Neighbors {

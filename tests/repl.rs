@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::repl::{eval, start_attached, stdout, Attached};
 use common::NodeProcess;
 use peerlet::control::{Client, Request, Response};
+use peerlet_repl::Connection;
 
 fn start_node() -> Attached {
     start_attached(None)

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         args.eval
             .iter()
-            .try_for_each(|code| crate::repl::eval_once(&console, code))
+            .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
     for node in &nodes {
@@ -185,8 +185,8 @@ fn wait_for_ring(nodes: &[Arc<NodeHandle>]) -> Result<(), Box<dyn std::error::Er
     loop {
         let mut settled = true;
         for node in nodes {
-            let (succ, pred) = node.call(|kbr, _| {
-                let t = kbr.chord().table();
+            let (succ, pred) = node.call(|kbr, now| {
+                let t = kbr.view(now);
                 (
                     t.successors().first().map(|s| s.id),
                     t.predecessor().map(|p| p.id),
@@ -217,10 +217,10 @@ fn attach(socket: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let s = socket.to_path_buf();
     std::thread::spawn(move || {
         while stop.recv().is_ok() {
-            crate::repl::interrupt(&s);
+            super::repl::interrupt(&s);
         }
     });
-    crate::repl::run(socket)
+    super::repl::attach(socket)
 }
 
 fn banner(nodes: &[Arc<NodeHandle>], dir: &Path, samples: &[PathBuf]) -> String {

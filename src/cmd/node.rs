@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::id::Id;
-use crate::node::{Node, NodeConfig, NodeError, NodeHandle};
+use crate::node::{Node, NodeConfig, NodeError, NodeHandle, OwnKey, PeerletFile};
 
 /// Run a node.
 #[derive(clap::Args, Debug)]
@@ -199,10 +199,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let socket = server.path().to_path_buf();
             std::thread::spawn(move || {
                 while stop.recv().is_ok() {
-                    crate::repl::interrupt(&socket);
+                    super::repl::interrupt(&socket);
                 }
             });
-            crate::repl::run(server.path())?;
+            super::repl::attach(server.path())?;
             tracing::info!("console closed: leaving the ring");
         }
         _ => {
@@ -221,39 +221,31 @@ pub fn load_peerlets(
     nodes: &[&NodeHandle],
     files: &[PathBuf],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    for file in files {
-        let source = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let chunk = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("peerlet.lua");
-        let sig_path = crate::package::signing::signature_path(file);
-        let signature = match std::fs::read_to_string(&sig_path) {
-            Ok(sig) => Some(sig),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{}: {e}", sig_path.display()).into()),
-        };
+    for path in files {
+        let file = PeerletFile::read(path, OwnKey::Never)?;
         // Signed code deploys itself where its messages go: one origin is
         // enough. Unsigned code runs only where it is installed.
-        let targets = match &signature {
-            Some(_) => &nodes[..nodes.len().min(1)],
-            None => nodes,
+        let targets = match file.is_signed() {
+            true => &nodes[..nodes.len().min(1)],
+            false => nodes,
         };
         for node in targets {
-            let app = match &signature {
-                Some(sig) => node.install_signed(&source, sig)?,
-                None => node.install_local(chunk, &source)?,
-            };
-            tracing::debug!("{}: installed {} as app {app}", node.addr(), file.display());
+            let installed = file.install(node)?;
+            tracing::debug!(
+                "{}: installed {} as app {}",
+                node.addr(),
+                path.display(),
+                installed.app
+            );
         }
-        let how = if signature.is_some() {
+        let how = if file.is_signed() {
             "signed; it deploys itself by traffic"
         } else {
             "unsigned"
         };
         tracing::info!(
             "{} ({how}) installed on {} node(s)",
-            file.display(),
+            path.display(),
             targets.len()
         );
     }

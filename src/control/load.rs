@@ -1,28 +1,13 @@
-//! What `.load FILE` installs, and how it is signed.
-//!
-//! In order:
-//! 1. `FILE.minisig` beside the file: the file is signed already; it is
-//!    installed signed, and runs only if the node trusts its publisher
-//!    (like `peerlet node --load`).
-//! 2. The node's own key, `DATA/peerlet.key` (an unencrypted minisign key,
-//!    as `peerlet keygen -s DATA/peerlet.key -p DATA/peerlet.pub` writes),
-//!    whose public half the node trusts (`--trust DATA/peerlet.pub` or
-//!    `DATA/trust.conf`): the file is signed with it in memory (no
-//!    `.minisig` is written) and installed signed, so its messages carry a
-//!    code locator and other nodes trusting that key can run it.
-//! 3. Otherwise the file is installed as the node's own, unsigned, and the
-//!    answer says why a present key was not used.
-//!
-//! The key is read at each `.load`, so a key made while the node runs is
-//! used at once; trust is never widened here: only the node's trust
-//! policy decides which keys count.
+//! What `.load FILE` and `.reload NAME FILE` install: the file read as
+//! [`PeerletFile::read`] decides, with the node's own key offered
+//! (`DATA/peerlet.key`, as `peerlet keygen -s DATA/peerlet.key -p
+//! DATA/peerlet.pub` writes it), so that code loaded at the console can
+//! deploy itself like signed code when the node trusts that key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::id::AppId;
-use crate::node::NodeHandle;
-use crate::package::secret_key::{KeyPassword, SigningKey};
-use crate::package::signing;
+use crate::node::{NodeError, NodeHandle, OwnKey, PeerletFile};
 
 /// The node's own signing key, in its data directory.
 pub const LOCAL_KEY: &str = "peerlet.key";
@@ -59,74 +44,30 @@ fn load_as(
     path: &Path,
     signed_only: bool,
 ) -> Result<Loaded, String> {
-    let source = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let chunk = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("peerlet.lua")
-        .to_string();
-    let sig_path = signing::signature_path(path);
-    let (signature, how) = match std::fs::read_to_string(&sig_path) {
-        Ok(sig) => (Some(sig), format!("signed, {}", sig_path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match local_key(data_dir) {
-            Ok(None) => (None, "unsigned, this node's own".to_string()),
-            Ok(Some((key, key_path))) => {
-                let public = key.public().clone();
-                let trusted = node
-                    .with_peerlets(move |m, _| m.trust().is_trusted(&public))
-                    .map_err(|e| e.to_string())?;
-                if trusted {
-                    let sig =
-                        signing::sign_source(&key, &source, &chunk).map_err(|e| e.to_string())?;
-                    let how = format!(
-                        "signed here with {}, key {}",
-                        key_path.display(),
-                        key.public().key_id_hex()
-                    );
-                    (Some(sig), how)
-                } else {
-                    let how = format!(
-                        "unsigned, this node's own: it does not trust the key {} \
-                             (start it with --trust on its public half)",
-                        key_path.display()
-                    );
-                    (None, how)
-                }
-            }
-            Err(e) => (None, format!("unsigned, this node's own: {e}")),
+    let own_key = match data_dir {
+        Some(dir) => OwnKey::IfTrusted {
+            node,
+            key: dir.join(LOCAL_KEY),
         },
-        Err(e) => return Err(format!("{}: {e}", sig_path.display())),
+        None => OwnKey::Never,
     };
-    if signed_only && signature.is_none() {
+    let file = PeerletFile::read(path, own_key)?;
+    if signed_only && !file.is_signed() {
         return Err(format!(
-            "the running peerlet is signed, and {} would not be ({how}): sign it \
+            "the running peerlet is signed, and {} would not be ({}): sign it \
              (peerlet sign) or give this node a trusted key of its own",
-            path.display()
+            path.display(),
+            file.how
         ));
     }
-    let installed = node.with_peerlets(move |m, api| {
-        let app = match &signature {
-            Some(sig) => m.install_signed(api, &source, sig),
-            None => m.install_local(api, &chunk, &source),
-        }
-        .map_err(|e| e.to_string())?;
-        let name = m.peerlets().find(|p| p.app == app).map(|p| p.name.clone());
-        Ok::<_, String>((name.unwrap_or_default(), app))
-    });
-    let (name, app) = installed.map_err(|e| e.to_string())??;
-    Ok(Loaded { name, app, how })
-}
-
-/// The node's own key, if there is one; `Err` when it is there but
-/// cannot be used (password-protected, damaged).
-fn local_key(data_dir: Option<&Path>) -> Result<Option<(SigningKey, PathBuf)>, String> {
-    let Some(path) = data_dir.map(|d| d.join(LOCAL_KEY)) else {
-        return Ok(None);
-    };
-    if !path.exists() {
-        return Ok(None);
+    match file.install(node) {
+        Ok(installed) => Ok(Loaded {
+            name: installed.name,
+            app: installed.app,
+            how: file.how,
+        }),
+        // The console answers with the reason alone: it is this node's.
+        Err(NodeError::Install { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
     }
-    SigningKey::from_file(&path, &KeyPassword::Refuse)
-        .map(|key| Some((key, path)))
-        .map_err(|e| e.to_string())
 }

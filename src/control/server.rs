@@ -12,9 +12,16 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{read_frame, write_frame, Request, Response};
 use crate::id::Id;
 use crate::node::NodeHandle;
+use crate::wire::{read_frame, write_frame};
+use peerlet_repl::{Request, Response};
+
+/// The socket's file name in a node's data directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// Largest request or reply frame: 1 MiB.
+pub const MAX_FRAME: usize = 1 << 20;
 
 /// How long a console line waiting on remote calls may take in all (each
 /// call has the node's own call timeout).
@@ -97,7 +104,7 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
 
 fn serve_connection(mut stream: UnixStream, served: &Served) {
     loop {
-        let req: Request = match read_frame(&mut stream) {
+        let req: Request = match read_frame(&mut stream, MAX_FRAME) {
             Ok(Some(req)) => req,
             Ok(None) => return,
             Err(e) => {
@@ -109,7 +116,7 @@ fn serve_connection(mut stream: UnixStream, served: &Served) {
             return stream_log(stream, &level);
         }
         let resp = answer(served, req).unwrap_or_else(Response::Error);
-        if let Err(e) = write_frame(&mut stream, &resp) {
+        if let Err(e) = write_frame(&mut stream, &resp, MAX_FRAME) {
             tracing::warn!("control socket: cannot reply: {e}");
             return;
         }
@@ -130,14 +137,14 @@ fn stream_log(mut stream: UnixStream, level: &str) {
     let tap = match tapped {
         Ok(tap) => tap,
         Err(e) => {
-            let _ = write_frame(&mut stream, &Response::Error(e));
+            let _ = write_frame(&mut stream, &Response::Error(e), MAX_FRAME);
             return;
         }
     };
     let hello = Response::Ok(format!(
         "streaming the node's log at {level} (.log off stops)"
     ));
-    if write_frame(&mut stream, &hello).is_err() {
+    if write_frame(&mut stream, &hello, MAX_FRAME).is_err() {
         return;
     }
     loop {
@@ -148,7 +155,7 @@ fn stream_log(mut stream: UnixStream, level: &str) {
         if lines.is_empty() && dropped == 0 {
             continue;
         }
-        if write_frame(&mut stream, &Response::Log { lines, dropped }).is_err() {
+        if write_frame(&mut stream, &Response::Log { lines, dropped }, MAX_FRAME).is_err() {
             return;
         }
     }

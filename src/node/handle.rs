@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
-use super::{Control, QueueDepths, Shared};
+use super::queues::QueueDepths;
+use super::shared::{NodeRequest, NodeState, Shared};
 use crate::id::AppId;
 use crate::id::Id;
 use crate::kbr::trace::TraceReport;
@@ -24,19 +25,6 @@ use crate::peerlet::Manager;
 use crate::routing::{Found, RouteError};
 use crate::time::Time;
 use crate::wire::NodeRef;
-
-/// Where a node is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeState {
-    /// Looking for its place in the ring through the bootstrap node.
-    Joining,
-    /// Part of a ring (joined one, or created it).
-    Joined,
-    /// Gave up joining; the node still runs and could be told to join again.
-    JoinFailed(String),
-    /// Left or killed; its thread has ended.
-    Stopped,
-}
 
 /// Why a request to a node did not get its answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +69,7 @@ pub struct NodeStats {
 /// gracefully.
 pub struct NodeHandle {
     me: NodeRef,
-    control: Sender<Control>,
+    requests: Sender<NodeRequest>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     lookup_limit: Duration,
@@ -90,14 +78,14 @@ pub struct NodeHandle {
 impl NodeHandle {
     pub(super) fn new(
         me: NodeRef,
-        control: Sender<Control>,
+        requests: Sender<NodeRequest>,
         shared: Arc<Shared>,
         thread: JoinHandle<()>,
         lookup_limit: Duration,
     ) -> NodeHandle {
         NodeHandle {
             me,
-            control,
+            requests,
             shared,
             thread: Mutex::new(Some(thread)),
             lookup_limit,
@@ -159,7 +147,7 @@ impl NodeHandle {
     /// until the answer, or the core's lookup timeout (plus a margin).
     pub fn lookup(&self, key: Id) -> Result<Found, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Lookup { key, reply })?;
+        self.request(NodeRequest::Lookup { key, reply })?;
         match answer.recv_timeout(self.lookup_limit) {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(error)) => Err(NodeError::Lookup {
@@ -183,7 +171,7 @@ impl NodeHandle {
         let done = Box::new(move |report| {
             let _ = reply.send(report);
         });
-        self.request(Control::Trace { key, done })?;
+        self.request(NodeRequest::Trace { key, done })?;
         match answer.recv_timeout(self.lookup_limit) {
             Ok(report) => Ok(report),
             Err(RecvTimeoutError::Timeout) => Err(NodeError::Timeout {
@@ -197,7 +185,7 @@ impl NodeHandle {
     /// How full the node's queues are now.
     pub fn queue_depths(&self) -> Result<QueueDepths, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Queues(reply))?;
+        self.request(NodeRequest::Queues(reply))?;
         answer.recv().map_err(|_| NodeError::Stopped(self.me.addr))
     }
 
@@ -217,7 +205,7 @@ impl NodeHandle {
         f: impl FnOnce(&mut Kbr, Time) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Call(Box::new(move |kbr, now| {
+        self.request(NodeRequest::Call(Box::new(move |kbr, now| {
             let out = f(kbr, now);
             Box::new(move || {
                 let _ = reply.send(out);
@@ -234,7 +222,7 @@ impl NodeHandle {
         f: impl FnOnce(&mut Manager, &mut Api<'_>) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.request(Control::Peerlets(Box::new(move |manager, api| {
+        self.request(NodeRequest::Peerlets(Box::new(move |manager, api| {
             let out = f(manager, api);
             Box::new(move || {
                 let _ = reply.send(out);
@@ -294,14 +282,14 @@ impl NodeHandle {
     /// Leaves the ring gracefully: the neighbours are told (the messages are
     /// written before this returns), then the node stops.
     pub fn leave(&self) {
-        let _ = self.control.try_send(Control::Leave);
+        let _ = self.requests.try_send(NodeRequest::Leave);
         self.join_thread();
     }
 
     /// Stops the node at once, like a crash: it tells nobody, and its
     /// sockets close when this returns.
     pub fn kill(&self) {
-        let _ = self.control.try_send(Control::Kill);
+        let _ = self.requests.try_send(NodeRequest::Kill);
         self.join_thread();
     }
 
@@ -323,8 +311,8 @@ impl NodeHandle {
         }
     }
 
-    fn request(&self, c: Control) -> Result<(), NodeError> {
-        self.control
+    fn request(&self, c: NodeRequest) -> Result<(), NodeError> {
+        self.requests
             .try_send(c)
             .map_err(|_| NodeError::Stopped(self.me.addr))
     }

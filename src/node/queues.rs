@@ -6,10 +6,9 @@
 
 use std::net::SocketAddr;
 
-use smol::channel::Receiver;
-
-use super::{Control, Node};
-use crate::net::tcp::NetInput;
+use crate::kbr::Kbr;
+use crate::net::tcp::Transport;
+use crate::peerlet::Manager;
 use crate::routing::Pending;
 
 /// A snapshot of the node's queues, taken on its core task.
@@ -29,19 +28,22 @@ pub struct QueueDepths {
     pub peerlet_calls: usize,
 }
 
-impl Node {
-    pub(super) fn queue_depths(
-        &self,
-        control: &Receiver<Control>,
-        net: &Receiver<NetInput>,
-    ) -> QueueDepths {
-        QueueDepths {
-            outgoing: self.transport.queue_depths(),
-            queue_capacity: self.transport.queue_capacity(),
-            incoming: net.len(),
-            control: control.len(),
-            pending: self.kbr.chord().pending(),
-            peerlet_calls: self.peerlets.0.borrow().pending_calls(),
-        }
+/// The depths now: the transport's outgoing queues, `incoming` messages
+/// and `requests` from other threads not yet handled, what the core and
+/// the peerlets wait on.
+pub(super) fn depths(
+    transport: &Transport,
+    kbr: &Kbr,
+    peerlets: &Manager,
+    requests: usize,
+    incoming: usize,
+) -> QueueDepths {
+    QueueDepths {
+        outgoing: transport.queue_depths(),
+        queue_capacity: transport.queue_capacity(),
+        incoming,
+        control: requests,
+        pending: kbr.pending(),
+        peerlet_calls: peerlets.pending_calls(),
     }
 }

@@ -1,0 +1,74 @@
+//! What a console and a node say over the control socket: a client sends a
+//! [`Request`] and reads one [`Response`], as often as it likes on one
+//! connection. How they are framed is the transport's business
+//! ([`crate::transport`]).
+//!
+//! Replies are text for people: the console prints them as they are. One
+//! request turns its connection into a stream: [`Request::Log`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What a client asks of the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Run Lua in the node's console peerlet.
+    Eval {
+        code: String,
+    },
+    /// Successors, predecessor, fingers.
+    Peers,
+    /// The ring as this node knows it, drawn as text.
+    Ring,
+    /// Installed peerlets and their counters.
+    Apps,
+    /// Install the peerlet in the file at `path` (read by the node):
+    /// signed if `path.minisig` exists or the node has a trusted key of its
+    /// own, else as the node's own.
+    Load {
+        path: PathBuf,
+    },
+    /// Swap the code of peerlet `name` for the file at `path`; without a
+    /// path, the file it was last loaded from through this socket.
+    Reload {
+        name: String,
+        path: Option<PathBuf>,
+    },
+    Unload {
+        name: String,
+    },
+    /// Transport counters, queue depths and recent peerlet reports.
+    Stats,
+    /// Route a probe to `key` (40 hex digits, else a name hashed like
+    /// `kbr.key(name)`) and list every hop with its latency.
+    Trace {
+        key: String,
+    },
+    /// Interrupt the console line waiting on a remote call (the REPL sends
+    /// it on a second connection when Ctrl-C is pressed).
+    Interrupt,
+    /// Stream the node's log at `level` (`error` … `trace`) on this
+    /// connection: one [`Response::Ok`], then [`Response::Log`] frames
+    /// until the client closes the connection (`.log off`).
+    Log {
+        level: String,
+    },
+    /// Words for the REPL's Tab completion, one a line: the installed
+    /// peerlets' names, this node's id and the ids of the nodes it knows.
+    Completions,
+}
+
+/// The node's answer: text to print, or an error naming the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Ok(String),
+    Error(String),
+    /// Lines of the node's log, on a connection that asked for
+    /// [`Request::Log`]; `dropped`: lines lost since the last frame
+    /// because the client read too slowly.
+    Log {
+        lines: Vec<String>,
+        dropped: u64,
+    },
+}
