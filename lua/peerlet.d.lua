@@ -103,7 +103,7 @@ function peerlet.lookup(key, app) end
 ---Timers; callbacks run as upcalls, each under its own budget.
 timer = {}
 
----Calls `fn` once after `secs` seconds. Returns the timer's id.
+---Calls `fn` once after `secs` seconds (shorter than 0.001, 0 included, counts as 0.001). Returns the timer's id.
 ---@param secs number
 ---@param fn fun()
 ---@return integer

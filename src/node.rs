@@ -70,6 +70,8 @@ pub struct NodeConfig {
     /// Public keys (minisign `.pub` files) of the publishers whose signed
     /// peerlets this node runs, on top of `DATA/trust.conf`.
     pub trust_files: Vec<PathBuf>,
+    /// The fraction of the node's thread all peerlets together may take.
+    pub peerlets_share: f64,
 }
 
 impl NodeConfig {
@@ -84,6 +86,7 @@ impl NodeConfig {
             data_dir: None,
             limits: Limits::default(),
             trust_files: Vec::new(),
+            peerlets_share: ManagerConfig::default().peerlets_share,
         }
     }
 }
@@ -98,6 +101,18 @@ pub struct Node {
     lookups: HashMap<u64, SyncSender<Result<Found, RouteError>>>,
     shared: Arc<Shared>,
     leave_limit: Duration,
+}
+
+/// Requests and messages served between two timeouts that are due at
+/// once, so the node's own work goes on while peerlets have work due.
+const SERVED_BETWEEN_TIMEOUTS: usize = 64;
+
+/// How the core task ends.
+enum Stop {
+    /// Tell the neighbours, then stop.
+    Leave,
+    /// Stop at once.
+    Kill,
 }
 
 // Short-lived, one at a time: no boxing (see `NetInput`).
@@ -133,6 +148,7 @@ impl Node {
         let (requests, requests_rx) = channel::unbounded();
         let shared = Arc::new(Shared {
             state: Mutex::new(NodeState::Joining),
+            busy_us: std::sync::atomic::AtomicU64::new(0),
             changed: Condvar::new(),
             counters: Arc::new(NetCounters::default()),
         });
@@ -173,8 +189,24 @@ impl Node {
             let now = self.now();
             if deadline.is_some_and(|d| d <= now) {
                 // Checked first so a busy network cannot starve the timers.
+                let busy = Instant::now();
                 self.kbr.handle_timeout(now);
                 self.drain();
+                self.shared.add_busy(busy.elapsed());
+                // However much work is due (peerlets with timers and held
+                // work), the node's own comes first: let the transport's
+                // tasks run, then serve what arrived before the next timeout.
+                smol::future::yield_now().await;
+                for _ in 0..SERVED_BETWEEN_TIMEOUTS {
+                    let wake = match (requests.try_recv(), net.try_recv()) {
+                        (Ok(r), _) => Wake::Request(Some(r)),
+                        (_, Ok(input)) => Wake::Net(input),
+                        _ => break,
+                    };
+                    if let Some(stop) = self.on_wake(wake, &requests, &net) {
+                        return self.stop(stop).await;
+                    }
+                }
                 continue;
             }
             if deadline != armed {
@@ -198,57 +230,80 @@ impl Node {
                 ),
             )
             .await;
-            let now = self.now();
-            match wake {
-                Wake::Request(Some(NodeRequest::Call(f))) => {
-                    let reply = f(&mut self.kbr, now);
-                    self.drain();
-                    reply();
-                }
-                Wake::Request(Some(NodeRequest::Peerlets(f))) => {
-                    let manager = self.peerlets.clone();
-                    let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
-                    self.drain();
-                    reply();
-                }
-                Wake::Request(Some(NodeRequest::Lookup { key, reply })) => {
-                    let req = self.kbr.lookup(now, key);
-                    self.lookups.insert(req, reply);
-                }
-                Wake::Request(Some(NodeRequest::Trace { key, done })) => {
-                    let timeout = self.kbr.lookup_timeout();
-                    self.tracer
-                        .start(&mut self.kbr.api(now), key, timeout, done);
-                }
-                Wake::Request(Some(NodeRequest::Queues(reply))) => {
-                    let depths = queues::depths(
-                        &self.transport,
-                        &self.kbr,
-                        &self.peerlets.0.borrow(),
-                        requests.len(),
-                        net.len(),
-                    );
-                    let _ = reply.try_send(depths);
-                }
-                Wake::Request(Some(NodeRequest::Leave)) => return self.leave().await,
-                Wake::Request(Some(NodeRequest::Kill) | None) => return,
-                Wake::Net(NetInput::Message { from, msg }) => {
-                    NetCounters::bump(&self.shared.counters.messages_in);
-                    self.kbr.handle_message(now, from, msg);
-                }
-                Wake::Net(NetInput::PeerFailed {
-                    addr,
-                    generation,
-                    reason,
-                }) => {
-                    tracing::info!("lost connection to peer {addr}: {reason}");
-                    NetCounters::bump(&self.shared.counters.peer_failures);
-                    self.transport.forget(addr, generation);
-                    self.kbr.handle_peer_failed(now, addr);
-                }
-                Wake::Timer => self.kbr.handle_timeout(now),
+            if let Some(stop) = self.on_wake(wake, &requests, &net) {
+                return self.stop(stop).await;
             }
-            self.drain();
+        }
+    }
+
+    /// Acts on one thing that woke the core task; `Some` when the node is
+    /// to stop.
+    fn on_wake(
+        &mut self,
+        wake: Wake,
+        requests: &Receiver<NodeRequest>,
+        net: &Receiver<NetInput>,
+    ) -> Option<Stop> {
+        let busy = Instant::now();
+        let now = self.now();
+        match wake {
+            Wake::Request(Some(NodeRequest::Call(f))) => {
+                let reply = f(&mut self.kbr, now);
+                self.drain();
+                reply();
+            }
+            Wake::Request(Some(NodeRequest::Peerlets(f))) => {
+                let manager = self.peerlets.clone();
+                let reply = f(&mut manager.0.borrow_mut(), &mut self.kbr.api(now));
+                self.drain();
+                reply();
+            }
+            Wake::Request(Some(NodeRequest::Lookup { key, reply })) => {
+                let req = self.kbr.lookup(now, key);
+                self.lookups.insert(req, reply);
+            }
+            Wake::Request(Some(NodeRequest::Trace { key, done })) => {
+                let timeout = self.kbr.lookup_timeout();
+                self.tracer
+                    .start(&mut self.kbr.api(now), key, timeout, done);
+            }
+            Wake::Request(Some(NodeRequest::Queues(reply))) => {
+                let depths = queues::depths(
+                    &self.transport,
+                    &self.kbr,
+                    &self.peerlets.0.borrow(),
+                    requests.len(),
+                    net.len(),
+                );
+                let _ = reply.try_send(depths);
+            }
+            Wake::Request(Some(NodeRequest::Leave)) => return Some(Stop::Leave),
+            Wake::Request(Some(NodeRequest::Kill) | None) => return Some(Stop::Kill),
+            Wake::Net(NetInput::Message { from, msg }) => {
+                NetCounters::bump(&self.shared.counters.messages_in);
+                self.kbr.handle_message(now, from, msg);
+            }
+            Wake::Net(NetInput::PeerFailed {
+                addr,
+                generation,
+                reason,
+            }) => {
+                tracing::info!("lost connection to peer {addr}: {reason}");
+                NetCounters::bump(&self.shared.counters.peer_failures);
+                self.transport.forget(addr, generation);
+                self.kbr.handle_peer_failed(now, addr);
+            }
+            Wake::Timer => self.kbr.handle_timeout(now),
+        }
+        self.drain();
+        self.shared.add_busy(busy.elapsed());
+        None
+    }
+
+    async fn stop(self, stop: Stop) {
+        match stop {
+            Stop::Leave => self.leave().await,
+            Stop::Kill => {}
         }
     }
 
@@ -336,6 +391,7 @@ fn run_thread(
         let peerlets = ManagerApp::new(Manager::new(ManagerConfig {
             limits: config.limits.clone(),
             data_dir: config.data_dir.clone(),
+            peerlets_share: config.peerlets_share,
             ..ManagerConfig::default()
         }));
         match TrustPolicy::load(config.data_dir.as_deref(), &config.trust_files) {

@@ -83,9 +83,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
-    for node in &nodes {
-        node.leave();
-    }
+    std::thread::scope(|s| {
+        for node in &nodes {
+            s.spawn(|| node.leave());
+        }
+    });
     drop(servers);
     result
 }

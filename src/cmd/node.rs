@@ -8,10 +8,14 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::id::Id;
+
+/// The node's log file in its data directory (beside stderr), rotated
+/// at 8 MiB with one previous file kept.
+pub const LOG_FILE: &str = "node.log";
 use crate::node::{Node, NodeConfig, NodeError, NodeHandle, OwnKey, PeerletFile};
 
 /// Run a node.
@@ -91,6 +95,12 @@ pub struct PeerletLimits {
     /// Messages per second one peerlet may send [default: 1000].
     #[arg(long)]
     pub max_send_rate: Option<u32>,
+    /// Fraction of each second one peerlet's upcalls may run, over time [default: 0.25].
+    #[arg(long)]
+    pub cpu_share: Option<f64>,
+    /// Fraction of the node's thread all peerlets together may take [default: 0.5].
+    #[arg(long)]
+    pub peerlets_share: Option<f64>,
 }
 
 impl Tuning {
@@ -134,14 +144,26 @@ impl Tuning {
         if let Some(v) = given.max_send_rate {
             l.messages_per_second = v;
         }
+        if let Some(v) = given.cpu_share {
+            l.cpu_share = v;
+        }
+        if let Some(v) = given.peerlets_share {
+            cfg.peerlets_share = v;
+        }
     }
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    super::init_logging();
     if let Some(dir) = &args.data {
         create_private_dir(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     }
+    let log_file = args.data.as_ref().map(|d| d.join(LOG_FILE));
+    super::init_logging(log_file.as_deref()).map_err(|e| {
+        format!(
+            "log file in {}: {e}",
+            args.data.as_deref().unwrap_or(Path::new(".")).display()
+        )
+    })?;
     let mut cfg = NodeConfig::new(args.listen);
     cfg.join = args.join;
     cfg.id = args.id;
@@ -150,10 +172,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     crate::package::trust::TrustPolicy::load(args.data.as_deref(), &args.trust)?;
     cfg.trust_files = args.trust.clone();
     args.tuning.apply(&mut cfg);
-    let (stop_tx, stop) = std::sync::mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = stop_tx.send(());
-    })?;
+    // With the console on this terminal, Ctrl-C interrupts its line instead.
+    let stop = super::stop_signals(!args.repl)?;
     let node = Node::spawn(cfg).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     // Joining retries on its own (join_attempts) until it succeeds or fails
     // for good; a signal meanwhile stops the node at once.
@@ -279,6 +299,13 @@ mod tests {
             ("may have armed", l.timers.to_string()),
             ("may have waiting", l.pending_calls.to_string()),
             ("may send [", l.messages_per_second.to_string()),
+            ("run, over time", l.cpu_share.to_string()),
+            (
+                "together may take",
+                crate::peerlet::ManagerConfig::default()
+                    .peerlets_share
+                    .to_string(),
+            ),
         ] {
             let line = src.lines().find(|line| line.contains(flag)).expect(flag);
             assert!(line.contains(&format!("[default: {value}]")), "{line}");

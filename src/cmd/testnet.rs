@@ -30,15 +30,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    super::init_logging();
+    super::init_logging(None)?;
     if args.nodes == 0 {
         return Err("N must be at least 1".into());
     }
     crate::package::trust::TrustPolicy::load(None, &args.trust)?;
-    let (stop_tx, stop) = std::sync::mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = stop_tx.send(());
-    })?;
+    let stop = super::stop_signals(true)?;
     let mut nodes: Vec<NodeHandle> = Vec::with_capacity(args.nodes);
     for i in 0..args.nodes {
         let port = match args.base_port {
@@ -67,8 +64,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
     let _ = stop.recv();
     tracing::info!("leaving");
-    for node in &nodes {
-        node.leave();
-    }
+    std::thread::scope(|s| {
+        for node in &nodes {
+            s.spawn(|| node.leave());
+        }
+    });
     Ok(())
 }

@@ -72,12 +72,13 @@ pub fn ring(table: &dyn RoutingView) -> String {
 /// One line per installed peerlet, with its counters.
 pub fn apps(m: &Manager) -> String {
     let mut out = String::from(
-        "name         app                              type      ver  memory     instructions  in    out   aborts refused publisher",
+        "name         app                              type      ver  memory     instructions  in    out   aborts refused share throttled waiting suppressed publisher",
     );
+    let now = m.now();
     for p in m.peerlets() {
         let _ = write!(
             out,
-            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {:<7} {}{}",
+            "\n{:<12} {} {:<9} {:<4} {:<10} {:<13} {:<5} {:<5} {:<6} {:<7} {:<5} {:<9} {:<7} {:<10} {}{}",
             p.name,
             p.app,
             p.app_type,
@@ -88,6 +89,10 @@ pub fn apps(m: &Manager) -> String {
             p.stats.messages_out,
             p.aborts(),
             p.refused(),
+            format!("{:.0}%", p.share.recent(now) * 100.0),
+            format!("{:.1}s", p.share.throttled.as_secs_f64()),
+            p.waiting(),
+            p.log_suppressed(),
             p.publisher.as_deref().unwrap_or("local (unsigned)"),
             if p.is_stopped() { " (stopped)" } else { "" }
         );
@@ -106,6 +111,14 @@ pub fn stats(s: &NodeStats, q: &QueueDepths, m: &Manager) -> String {
         s.dropped_queue_full,
         s.bad_frames,
         s.peer_failures
+    );
+    let peerlets = m.peerlet_time();
+    let _ = write!(
+        out,
+        "\ntime on the node's thread: {:.3} s working, of which the node's own {:.3} s and peerlets' {:.3} s",
+        s.busy.as_secs_f64(),
+        s.busy.saturating_sub(peerlets).as_secs_f64(),
+        peerlets.as_secs_f64()
     );
     let p = &q.pending;
     let _ = write!(

@@ -62,6 +62,8 @@ pub struct NodeStats {
     pub bad_frames: u64,
     /// Outgoing connections that failed (each reported to the core).
     pub peer_failures: u64,
+    /// Time the node's thread spent working, peerlets included.
+    pub busy: Duration,
 }
 
 /// A running node, from any thread. Dropping the handle kills the node
@@ -308,6 +310,7 @@ impl NodeHandle {
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             bad_frames: c.bad_frames.load(Ordering::Relaxed),
             peer_failures: c.peer_failures.load(Ordering::Relaxed),
+            busy: Duration::from_micros(self.shared.busy_us.load(Ordering::Relaxed)),
         }
     }
 

@@ -2,8 +2,10 @@
 //! they send it (through a [`NodeHandle`](super::NodeHandle)), and where
 //! the node is in its life.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use super::queues::QueueDepths;
 use crate::id::Id;
@@ -60,9 +62,17 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<NodeState>,
     pub(crate) changed: Condvar,
     pub(crate) counters: Arc<NetCounters>,
+    /// Microseconds the core task spent working (not waiting), peerlets
+    /// included.
+    pub(crate) busy_us: AtomicU64,
 }
 
 impl Shared {
+    pub(super) fn add_busy(&self, d: Duration) {
+        self.busy_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
     pub(super) fn set_state(&self, state: NodeState) {
         *self.state.lock().expect("node state lock") = state;
         self.changed.notify_all();

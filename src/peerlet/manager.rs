@@ -175,6 +175,16 @@ impl Peerlet {
     pub fn refused(&self) -> u64 {
         self.host.refused.get()
     }
+
+    /// Log lines suppressed for going over `log_lines_per_second`.
+    pub fn log_suppressed(&self) -> u64 {
+        self.host.log.borrow().suppressed
+    }
+
+    /// Upcalls, messages and replies waiting for its share now.
+    pub fn waiting(&self) -> usize {
+        self.backlog.len()
+    }
 }
 
 /// A remote method call served here: where its reply goes.
@@ -313,6 +323,16 @@ impl Manager {
 
     pub fn by_name(&self, name: &str) -> Option<&Peerlet> {
         self.peerlets.values().find(|p| p.name == name)
+    }
+
+    /// Running time of all peerlets' upcalls so far.
+    pub fn peerlet_time(&self) -> Duration {
+        self.peerlet_time
+    }
+
+    /// The latest time the manager saw (for shares over the last second).
+    pub fn now(&self) -> Time {
+        self.now
     }
 
     /// Remote calls made from here that wait for their reply.

@@ -44,6 +44,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::debug::{Debug, DebugEvent};
@@ -67,10 +68,23 @@ pub(crate) fn pressure_margin(memory_limit: usize) -> usize {
     (memory_limit / 16).max(64 << 10)
 }
 
+/// Set once the process is shutting down: every running activation is
+/// killed at its next hook call, whatever its budget (see [`shut_down`]).
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Kills every peerlet activation of this process at its next hook call
+/// (within [`GRAIN`] instructions), and every later one at its first: for
+/// a node that was told to stop (SIGINT, SIGTERM), so no upcall delays it.
+pub fn shut_down() {
+    SHUTTING_DOWN.store(true, Ordering::Relaxed);
+}
+
 /// Why an activation was killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kill {
     Instructions,
+    /// The process is shutting down.
+    Shutdown,
     /// Running time of the activation over its limit.
     Time,
     /// Live data this close to the memory limit after a full collection.
@@ -299,6 +313,7 @@ impl Budget {
                 mlua::Error::runtime(format!("instruction budget of {} exceeded", self.limit))
             }
             Kill::Time => mlua::Error::runtime("time limit exceeded"),
+            Kill::Shutdown => mlua::Error::runtime("the node is shutting down"),
             Kill::Memory { .. } => mlua::Error::MemoryError("memory limit reached".into()),
         })
     }
@@ -315,6 +330,9 @@ impl Budget {
         }
         let over_budget = self.add(GRAIN as u64);
         let mut why = over_budget.then_some(Kill::Instructions);
+        if SHUTTING_DOWN.load(Ordering::Relaxed) {
+            why = Some(Kill::Shutdown);
+        }
         if why.is_none()
             && self.ran_before.get() + self.stretch_start.get().elapsed() > self.time_limit
         {

@@ -30,6 +30,7 @@ use self::budget::Budget;
 use self::stdlib::Prelude;
 
 pub use self::activation::{CallId, UpcallOutcome};
+pub use self::budget::shut_down;
 pub(crate) use self::error::describe;
 pub use self::error::SandboxError;
 pub use self::limits::Limits;

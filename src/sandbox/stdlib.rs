@@ -62,6 +62,12 @@ pub(crate) fn install(
     ] {
         g.raw_set(unsafe_name, Value::Nil)?;
     }
+    // Every error a host function raises makes mlua build a traceback, and
+    // Lua names each function on it by searching the loaded modules' tables
+    // (`_LOADED`, which holds `_G`): with a script's million globals, every
+    // failed host call would walk them all. Nothing loads modules here (no
+    // `require`), so the table can be empty and the search costs nothing.
+    lua.set_named_registry_value("_LOADED", lua.create_table()?)?;
 
     let host = lua.create_table()?;
     let upcall_threads = lua.create_table()?;

@@ -137,6 +137,14 @@ impl Sandbox {
                 at,
             },
             Some(Spent {
+                killed: Some(Kill::Shutdown),
+                ..
+            }) => SandboxError::Limit {
+                peerlet,
+                upcall,
+                detail: "the node is shutting down".to_string(),
+            },
+            Some(Spent {
                 killed: Some(Kill::Memory { used }),
                 at,
                 ..

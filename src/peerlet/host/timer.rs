@@ -2,7 +2,8 @@
 //!
 //! `timer.after(secs, fn)` and `timer.every(secs, fn)` return a timer id;
 //! `timer.cancel(id)` disarms it. A peerlet may hold `Limits::timers` armed
-//! at once; periods under [`MIN_PERIOD_SECS`] are refused, so a repeating
+//! at once; periods under [`MIN_PERIOD_SECS`] are refused and delays under
+//! [`MIN_DELAY_SECS`] count as that much, so a repeating
 //! timer cannot keep the node busy. Callbacks run as upcalls, each under its
 //! own budget.
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use mlua::{Lua, Table, Value};
 
 use super::state::HostState;
-use super::timers::{TimerEntry, MIN_PERIOD_SECS};
+use super::timers::{TimerEntry, MIN_DELAY_SECS, MIN_PERIOD_SECS};
 
 fn delay(v: &Value, what: &str, min: f64) -> mlua::Result<Duration> {
     let secs = match v {
@@ -35,7 +36,10 @@ fn delay(v: &Value, what: &str, min: f64) -> mlua::Result<Duration> {
 
 fn arm(host: &HostState, what: &str, secs: Value, f: Value, repeat: bool) -> mlua::Result<u64> {
     let min = if repeat { MIN_PERIOD_SECS } else { 0.0 };
-    let period = delay(&secs, what, min)?;
+    // A zero delay would make a timer that re-arms itself due again at
+    // once: the node's loop would never wait. Shorter delays count as
+    // MIN_DELAY_SECS.
+    let period = delay(&secs, what, min)?.max(Duration::from_secs_f64(MIN_DELAY_SECS));
     let Value::Function(callback) = f else {
         return Err(mlua::Error::runtime(format!(
             "{what}: expected a function, got {}",

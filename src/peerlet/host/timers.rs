@@ -12,6 +12,9 @@ use crate::time::Time;
 /// that is not zero).
 pub const MIN_PERIOD_SECS: f64 = 0.01;
 
+/// Shortest delay of `timer.after`: shorter ones (0 included) count as this.
+pub const MIN_DELAY_SECS: f64 = 0.001;
+
 /// One armed timer.
 #[derive(Clone, Debug)]
 pub struct TimerEntry {
