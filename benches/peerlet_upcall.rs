@@ -5,25 +5,30 @@
 //!    a hand-built table of the same fields;
 //! 2. starting a peerlet (fresh state, stripped library, host API, a 50-line
 //!    script, init()) and the memory of the idle peerlet;
-//! 3. lookups through a node running hostile peerlets of tests/hostile/
-//!    (route_flood and endless_deliver, or those named by `HOSTILE=a,b`),
-//!    against the same node without them (simulated ring, wall time per
-//!    lookup including the hostile upcalls it triggers); and, when
-//!    `PEERLET_EXTRA_HOSTILE=DIR` is set, through a node running every
-//!    script of DIR that installs.
+//! 3. lookups from a node of a loopback ring (node threads) while hostile
+//!    peerlets of tests/hostile/ run there and are sent a message every
+//!    millisecond (route_flood and endless_deliver, or those named by
+//!    `HOSTILE=a,b`), against the same node before they were installed, in
+//!    the same run; and, when `PEERLET_EXTRA_HOSTILE=DIR` is set, with every
+//!    script of DIR that installs running too.
 //!
 //! `cargo bench --bench peerlet_upcall [-- deliver|start|hostile ...]`
 
 #[path = "../tests/common/hostile.rs"]
 mod hostile;
+#[path = "common/ring.rs"]
+mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerlet::chord::{Chord, Config};
 use peerlet::id::{AppId, Id};
 use peerlet::kbr::{Application, Kbr};
 use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
-use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::node::NodeHandle;
+use peerlet::sim::Rng;
 use peerlet::time::Time;
 use peerlet::wire::{AppKind, AppMessage, AppType, Body, NodeRef, RoutedMessage};
 use serde_bytes::ByteBuf;
@@ -200,79 +205,88 @@ fn start_cost() {
     );
 }
 
-/// Wall time per lookup through node 0 of a simulated 16-node ring while
-/// every script of `scripts` runs there and is sent a message before each
-/// lookup; scripts the node refuses are left out and named.
-fn lookup_through(scripts: &[hostile::Script]) -> f64 {
-    let mut rng = Rng::new(9);
-    let mut net = SimNet::new(SimConfig {
-        seed: 9,
-        chord: Config {
-            successors: 4,
-            ..Config::default()
-        },
-        ..SimConfig::default()
-    });
-    for _ in 0..16 {
-        net.add_node(rng.id());
+/// Lookups made through node 0 of a loopback ring of 4 node threads: the
+/// median round trip of `LOOKUPS` lookups for random keys, while a trigger
+/// thread sends each of `apps` on node 0 a message every millisecond (none
+/// when `apps` is empty).
+fn lookups_while_busy(nodes: &[Arc<NodeHandle>], apps: &[AppId]) -> Duration {
+    const LOOKUPS: usize = 300;
+    let stop = Arc::new(AtomicBool::new(false));
+    let trigger = {
+        let (stop, apps) = (stop.clone(), apps.to_vec());
+        let node0 = nodes[0].clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && !apps.is_empty() {
+                let apps = apps.clone();
+                let _ = node0.with_peerlets(move |_, api| {
+                    let me = api.id();
+                    for app in apps {
+                        let msg = AppMessage {
+                            app,
+                            app_type: AppType::EndNode,
+                            code: None,
+                            data: ByteBuf::from(vec![0xf6]),
+                            kind: AppKind::Message,
+                            refused_by: Vec::new(),
+                        };
+                        api.send(me, msg);
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    // Let the hostile peerlets get going first.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut rng = Rng::new(11);
+    let mut times = Vec::with_capacity(LOOKUPS);
+    for _ in 0..LOOKUPS {
+        let key: Id = rng.id();
+        let t = Instant::now();
+        nodes[0].lookup(key).expect("lookup");
+        times.push(t.elapsed());
     }
-    net.install_converged();
-    let m = ManagerApp::new(Manager::new(ManagerConfig::default()));
-    let a = m.clone();
-    net.with_node(0, move |k, _| k.set_default_app(Box::new(a)));
-    let mut apps: Vec<AppId> = Vec::new();
+    stop.store(true, Ordering::Relaxed);
+    trigger.join().unwrap();
+    common::percentile(&times, 0.5)
+}
+
+/// Installs `scripts` on node 0 (those it refuses are named and left out).
+fn install(nodes: &[Arc<NodeHandle>], scripts: &[hostile::Script]) -> Vec<AppId> {
+    let mut apps = Vec::new();
     for script in scripts {
-        let installed = net.with_node(0, |k, now| {
-            m.0.borrow_mut()
-                .install_local(&mut k.api(now), &script.file_name(), &script.source)
-        });
-        match installed {
+        match nodes[0].install_local(&script.file_name(), &script.source) {
             Ok(id) => apps.push(id),
             Err(e) => println!("  ({} refused at install: {e})", script.name),
         }
     }
-    let me = net.me(0);
-    let t = Instant::now();
-    let rounds = 200;
-    for r in 0..rounds {
-        for &app in &apps {
-            let msg = AppMessage {
-                app,
-                app_type: AppType::EndNode,
-                code: None,
-                data: ByteBuf::from(vec![0xf6]),
-                kind: AppKind::Message,
-                refused_by: Vec::new(),
-            };
-            net.with_node(0, |k, now| k.api(now).send(me, msg));
-        }
-        let key = Id::key(format!("lookup-{r}"));
-        net.lookups(&[(0, key)]).remove(0).expect("lookup");
-        net.run_for(Duration::from_millis(1));
-    }
-    t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+    apps
 }
 
 fn hostile_neighbours() {
     let names = std::env::var("HOSTILE").unwrap_or("route_flood,endless_deliver".into());
     let chosen: Vec<hostile::Script> = names.split(',').map(hostile::own).collect();
-    let quiet = lookup_through(&[]);
-    let busy = lookup_through(&chosen);
-    println!("lookup through a node (wall time per lookup, simulated 16-node ring)");
-    println!("  without hostile peerlets:              {quiet:>10.1} µs");
-    println!(
-        "  with {names} triggered each time: {busy:>10.1} µs  ({:.1}x)",
-        busy / quiet
-    );
+    let nodes: Vec<Arc<NodeHandle>> = common::ring(4, |_| {}).into_iter().map(Arc::new).collect();
+    let quiet = lookups_while_busy(&nodes, &[]);
+    let apps = install(&nodes, &chosen);
+    let busy = lookups_while_busy(&nodes, &apps);
+    let ratio = busy.as_secs_f64() / quiet.as_secs_f64();
+    println!("lookups from node 0 of a loopback ring of 4 node threads (median round trip)");
+    println!("  without hostile peerlets:                    {quiet:>10.1?}");
+    println!("  with {names} triggered every ms: {busy:>10.1?}  ({ratio:.2}x)");
     let extra = hostile::extra();
     if !extra.is_empty() {
-        let all = lookup_through(&extra);
+        let apps = install(&nodes, &extra);
+        let all = lookups_while_busy(&nodes, &apps);
         println!(
-            "  with the {} scripts of ${} triggered each time: {all:>10.1} µs  ({:.1}x)",
+            "  with the {} scripts of ${} too, triggered every ms: {all:>10.1?}  ({:.2}x)",
             extra.len(),
             hostile::EXTRA_VAR,
-            all / quiet
+            all.as_secs_f64() / quiet.as_secs_f64()
         );
+    }
+    for node in &nodes {
+        node.kill();
     }
 }
 
