@@ -23,9 +23,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use self::view::{RoutingView, ViewCache};
-use crate::chord::{Chord, Event, NextHop};
+use crate::chord::Chord;
 use crate::id::{AppId, Id};
-use crate::routing::{Found, Liveness, Pending, RouteError, Transmit};
+use crate::routing::{Event, Found, Liveness, NextHop, Pending, RouteError, Transmit};
 use crate::time::Time;
 use crate::wire::{AppMessage, Body, Message, NodeRef, RoutedMessage};
 

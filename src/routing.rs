@@ -1,14 +1,17 @@
 //! What a routing core reports to the layers above, whichever core it is:
-//! messages to send ([`Transmit`]), where a lookup ended ([`Found`]) or why
-//! it failed ([`RouteError`]), and for people, what it believes of a
-//! peer's liveness ([`Liveness`]) and its requests in flight ([`Pending`]).
+//! messages to send ([`Transmit`]), what happened ([`Event`]), where a
+//! message for a key goes next ([`NextHop`]), where a lookup ended
+//! ([`Found`]) or why it failed ([`RouteError`]), and for people, what it
+//! believes of a peer's liveness ([`Liveness`]) and its requests in flight
+//! ([`Pending`]).
 //! The Chord core (`crate::chord`) produces them; the KBR layer, the
 //! drivers and the control socket read them, without naming the core.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::wire::{Message, NodeRef};
+use crate::id::Id;
+use crate::wire::{Message, NodeRef, RoutedMessage};
 
 /// A message the driver must send to the peer listening at `to`.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,4 +78,45 @@ pub struct Pending {
     pub stabilize: usize,
     /// Pings of the predecessor.
     pub pings: usize,
+}
+
+/// What the layer above must hear about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The join completed: this node has a successor.
+    Joined { successor: NodeRef },
+    /// Joining through the bootstrap node failed for good.
+    JoinFailed { reason: String },
+    /// A node entered (`joined`) or left the neighbour set (predecessor and
+    /// successor list): the common API's update upcall.
+    Neighbor { node: NodeRef, joined: bool },
+    /// An application message arrived from `from` and was acknowledged; the
+    /// layer above decides where it goes (see [`Chord::next_hop`]).
+    Routed {
+        from: NodeRef,
+        to_root: bool,
+        msg: RoutedMessage,
+    },
+    /// A hop of an application message failed; route it again from here.
+    Reroute { msg: RoutedMessage },
+    /// An application message was given up.
+    Undeliverable {
+        msg: RoutedMessage,
+        error: RouteError,
+    },
+    /// A lookup started with [`Chord::lookup`] ended.
+    LookupDone {
+        req: u64,
+        key: Id,
+        result: Result<Found, RouteError>,
+    },
+}
+
+/// Where a message for a key goes from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    /// This node is the key's root.
+    Local,
+    /// Send to `node`; `to_root` when we believe `node` is the key's root.
+    Forward { node: NodeRef, to_root: bool },
 }

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 
 use super::timers::Timer;
-use super::{Chord, Event, LookupPurpose, Phase, Request};
+use super::{Chord, LookupPurpose, Phase, Request};
 use crate::id::{Id, ID_BITS};
+use crate::routing::Event;
 use crate::time::Time;
 use crate::wire::{Message, NodeRef};
 

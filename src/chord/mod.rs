@@ -26,45 +26,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 pub use config::Config;
-pub use table::{NextHop, RoutingTable};
+pub use table::RoutingTable;
 use timers::{Timer, TimerTable};
 
 use crate::id::Id;
-use crate::routing::{Found, RouteError, Transmit};
+use crate::routing::{Event, Found, NextHop, RouteError, Transmit};
 use crate::time::Time;
 use crate::wire::{Message, NodeRef, RoutedMessage};
-
-/// What the layer above must hear about.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// The join completed: this node has a successor.
-    Joined { successor: NodeRef },
-    /// Joining through the bootstrap node failed for good.
-    JoinFailed { reason: String },
-    /// A node entered (`joined`) or left the neighbour set (predecessor and
-    /// successor list): the common API's update upcall.
-    Neighbor { node: NodeRef, joined: bool },
-    /// An application message arrived from `from` and was acknowledged; the
-    /// layer above decides where it goes (see [`Chord::next_hop`]).
-    Routed {
-        from: NodeRef,
-        to_root: bool,
-        msg: RoutedMessage,
-    },
-    /// A hop of an application message failed; route it again from here.
-    Reroute { msg: RoutedMessage },
-    /// An application message was given up.
-    Undeliverable {
-        msg: RoutedMessage,
-        error: RouteError,
-    },
-    /// A lookup started with [`Chord::lookup`] ended.
-    LookupDone {
-        req: u64,
-        key: Id,
-        result: Result<Found, RouteError>,
-    },
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {

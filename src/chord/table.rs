@@ -4,16 +4,8 @@
 use std::net::SocketAddr;
 
 use crate::id::{Id, ID_BITS};
+use crate::routing::NextHop;
 use crate::wire::NodeRef;
-
-/// Where a message for a key goes from here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NextHop {
-    /// This node is the key's root.
-    Local,
-    /// Send to `node`; `to_root` when we believe `node` is the key's root.
-    Forward { node: NodeRef, to_root: bool },
-}
 
 /// The ring state of one node. Holds no peer twice in the successor list and
 /// never itself anywhere.

@@ -1,8 +1,8 @@
 //! The instruction budget: a count hook on every coroutine that ends a
 //! runaway upcall, and that the script cannot catch.
 //!
-//! How it holds (each point measured on mlua 0.12.2, see
-//! shared/research/mlua-sandbox.md):
+//! How it holds (each point measured on mlua 0.12.2; docs/design.md, "The
+//! sandbox and its threat model"):
 //! - The hook is set with `Lua::set_global_hook`, so every thread inherits
 //!   it: the host's upcall threads and every coroutine the script creates.
 //!   (`set_hook` misses script coroutines.)
