@@ -188,7 +188,19 @@ fn every_hostile_peerlet_is_contained_and_the_node_keeps_serving() {
                     "{name}: memory within its limit"
                 );
                 let named = m.reports().any(|r| r.contains(&format!("`{name}`")));
-                let quiet = ["host_escape", "unsendable", "never_answers"].contains(&name.as_str());
+                // These fail softly (errors the script handles) or, like
+                // busy_deliver and timer_storm, stay within every bound of a
+                // single upcall: what holds them is the share of the node
+                // over time and the timer rate, which wait rather than
+                // report (tests/fair_share*.rs).
+                let quiet = [
+                    "host_escape",
+                    "unsendable",
+                    "never_answers",
+                    "busy_deliver",
+                    "timer_storm",
+                ]
+                .contains(&name.as_str());
                 assert!(
                     named || quiet,
                     "{name}: reported by name; reports: {:?}",
