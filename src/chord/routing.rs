@@ -35,7 +35,9 @@ impl Chord {
         to_root: bool,
         attempt: u32,
     ) {
-        if msg.hops >= msg.ttl {
+        // The sender chose `ttl`; this node's own limit caps it, so a message
+        // claiming a huge one cannot circle for long.
+        if msg.hops >= msg.ttl.min(self.cfg.ttl) {
             let hops = msg.hops;
             self.give_up(msg, RouteError::TtlExpired(hops));
             return;

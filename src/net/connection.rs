@@ -44,6 +44,9 @@ pub struct FrameReader<R> {
     last_len: usize,
 }
 
+/// How much a frame's buffer grows at a time while its body arrives.
+const GROWTH: usize = 16 * 1024;
+
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, max_frame: usize, frame_timeout: Duration) -> FrameReader<R> {
         FrameReader {
@@ -85,9 +88,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let mut prefix = [0u8; 4];
         read_full(&mut self.inner, &mut prefix).await?;
         let len = frame_len(prefix, self.max_frame)?;
+        // The buffer grows with the bytes that arrive, never to the declared
+        // length up front: a peer that declares a megabyte and sends a byte
+        // a second holds a few kilobytes of this node, not the megabyte.
         self.body.clear();
-        self.body.resize(len, 0);
-        read_full(&mut self.inner, &mut self.body).await?;
+        while self.body.len() < len {
+            let got = self.body.len();
+            let want = (len - got).min(GROWTH);
+            self.body.resize(got + want, 0);
+            let n = self.inner.read(&mut self.body[got..]).await?;
+            self.body.truncate(got + n);
+            if n == 0 {
+                return Err(FrameError::Truncated { got, len }.into());
+            }
+        }
         let msg = decode_body(&self.body)?;
         self.last_len = prefix.len() + len;
         if self.body.capacity() > 64 * 1024 {

@@ -222,6 +222,8 @@ impl Step {
 }
 
 /// Work held while its peerlet waits for its share (see `backlog.rs`).
+// Held work waits in a bounded queue and is rare: no boxing of the message.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Deferred {
     Step(Option<Served>, Step),
     /// A per-hop message stopped at this hop: its `forward()` runs later.
