@@ -212,7 +212,10 @@ fn start_cost() {
 /// message every millisecond (none when `apps` is empty). A lookup that
 /// failed or timed out counts as the lookup time limit. Returns the median,
 /// the 90th percentile, how many failed and how many were made.
-fn lookups_while_busy(nodes: &[Arc<NodeHandle>], apps: &[AppId]) -> (Duration, Duration, usize, usize) {
+fn lookups_while_busy(
+    nodes: &[Arc<NodeHandle>],
+    apps: &[AppId],
+) -> (Duration, Duration, usize, usize) {
     const LOOKUPS: usize = 300;
     let stop = Arc::new(AtomicBool::new(false));
     let trigger = {
@@ -282,7 +285,8 @@ fn install(nodes: &[Arc<NodeHandle>], scripts: &[hostile::Script]) -> Vec<AppId>
 }
 
 fn hostile_neighbours() {
-    let names = std::env::var("HOSTILE").unwrap_or("route_flood,endless_deliver,busy_deliver,timer_storm".into());
+    let names = std::env::var("HOSTILE")
+        .unwrap_or("route_flood,endless_deliver,busy_deliver,timer_storm".into());
     let chosen: Vec<hostile::Script> = names.split(',').map(hostile::own).collect();
     let nodes: Vec<Arc<NodeHandle>> = common::ring(4, |_| {}).into_iter().map(Arc::new).collect();
     let (quiet, quiet90, _, _) = lookups_while_busy(&nodes, &[]);

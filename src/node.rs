@@ -198,10 +198,14 @@ impl Node {
                 // tasks run, then serve what arrived before the next timeout.
                 smol::future::yield_now().await;
                 for _ in 0..SERVED_BETWEEN_TIMEOUTS {
-                    let wake = match (requests.try_recv(), net.try_recv()) {
-                        (Ok(r), _) => Wake::Request(Some(r)),
-                        (_, Ok(input)) => Wake::Net(input),
-                        _ => break,
+                    // One at a time: a message taken from `net` beside a
+                    // request would be lost.
+                    let wake = if let Ok(r) = requests.try_recv() {
+                        Wake::Request(Some(r))
+                    } else if let Ok(input) = net.try_recv() {
+                        Wake::Net(input)
+                    } else {
+                        break;
                     };
                     if let Some(stop) = self.on_wake(wake, &requests, &net) {
                         return self.stop(stop).await;

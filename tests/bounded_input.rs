@@ -121,3 +121,50 @@ fn a_routed_message_claiming_a_huge_ttl_stops_at_the_nodes_own() {
         "given up for its TTL: {reasons:?}"
     );
 }
+
+#[test]
+fn messages_for_apps_that_do_not_run_here_cannot_fill_the_log() {
+    let cfg = peerlet::peerlet::ManagerConfig::default();
+    let (mut net, managers, _) = common::sim::with_managers(4, 5, &cfg);
+    let me = net.me(0);
+    for i in 0..5_000u32 {
+        let msg = AppMessage {
+            app: peerlet::id::AppId::derive(b"nobody", &format!("app-{i}")),
+            app_type: AppType::EndNode,
+            code: None,
+            data: ByteBuf::from(vec![0xf6]),
+            kind: AppKind::Message,
+            refused_by: Vec::new(),
+        };
+        net.with_node(1, |k, now| k.api(now).send(me, msg));
+    }
+    net.run_for(Duration::from_secs(2));
+    let m = managers[0].0.borrow();
+    let dropped = m
+        .reports()
+        .filter(|r| r.contains("message dropped"))
+        .count();
+    // A burst of 100, then 20 a second: 5,000 would have been one line each.
+    assert!(
+        (1..=160).contains(&dropped),
+        "{dropped} report lines for 5,000 messages"
+    );
+    drop(m);
+    // Later lines say how many were left out.
+    net.run_for(Duration::from_secs(10));
+    let late = AppMessage {
+        app: peerlet::id::AppId::derive(b"nobody", "late"),
+        app_type: AppType::EndNode,
+        code: None,
+        data: ByteBuf::from(vec![0xf6]),
+        kind: AppKind::Message,
+        refused_by: Vec::new(),
+    };
+    net.with_node(1, |k, now| k.api(now).send(me, late));
+    net.run_for(Duration::from_secs(1));
+    let m = managers[0].0.borrow();
+    assert!(
+        m.reports().any(|r| r.contains("log lines suppressed")),
+        "a summary of what was left out"
+    );
+}

@@ -302,8 +302,13 @@ impl Manager {
 
     fn deliver_message(&mut self, api: &mut Api<'_>, msg: &RoutedMessage, app_msg: &AppMessage) {
         let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
+            // Anyone can send these: one line each would let a peer fill
+            // the log, so they pass a gate of their own.
             let line = format!("no peerlet for app {} here: message dropped", app_msg.app);
-            return self.report(line);
+            let lines = self
+                .strangers
+                .admit(self.now, "messages for apps not here", line);
+            return lines.into_iter().for_each(|l| self.report(l));
         };
         p.stats.messages_in += 1;
         if !p.sandbox.has_upcall("deliver") {
@@ -451,7 +456,8 @@ impl Manager {
             );
         }
         self.run_backlogs(api);
-        let apps: Vec<AppId> = self.peerlets.keys().copied().collect();
+        let mut apps: Vec<AppId> = self.peerlets.keys().copied().collect();
+        apps.sort_by_key(|a| self.peerlets[a].share.last_ran());
         for app in apps {
             if !self.may_run(app, now) {
                 continue; // its timers wait with it
@@ -476,6 +482,7 @@ impl Application for ManagerApp {
             return;
         };
         let mut m = self.0.borrow_mut();
+        m.now = m.now.max(api.now());
         if app_msg.app == CODE_APP {
             return m.code_message(api, msg, app_msg);
         }
@@ -491,11 +498,14 @@ impl Application for ManagerApp {
     }
 
     fn forward(&mut self, api: &mut Api<'_>, msg: &mut RoutedMessage, next: &mut NodeRef) -> bool {
-        self.0.borrow_mut().forward_message(api, msg, next)
+        let mut m = self.0.borrow_mut();
+        m.now = m.now.max(api.now());
+        m.forward_message(api, msg, next)
     }
 
     fn update(&mut self, api: &mut Api<'_>, node: NodeRef, joined: bool) {
         let mut m = self.0.borrow_mut();
+        m.now = m.now.max(api.now());
         m.code_store.replicate(api);
         let apps: Vec<AppId> = m
             .peerlets

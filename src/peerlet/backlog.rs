@@ -38,8 +38,8 @@ impl Manager {
         if p.name == CONSOLE || p.sandbox.is_stopped() {
             return true;
         }
-        let own = p.share.ready(now);
-        p.backlog.is_empty() && own && node_ready
+        let ready = p.share.ready(now, node_ready);
+        p.backlog.is_empty() && ready
     }
 
     /// Holds `work` until peerlet `app` may run; drops it when its backlog
@@ -51,6 +51,7 @@ impl Manager {
         };
         if p.backlog.len() < self.cfg.limits.backlog {
             p.backlog.push_back(work);
+            p.share.set_waiting(api.now(), true);
             return;
         }
         p.share.dropped += 1;
@@ -107,12 +108,14 @@ impl Manager {
         let clock = Instant::now();
         loop {
             let mut ran = false;
-            let apps: Vec<AppId> = self
+            let mut apps: Vec<AppId> = self
                 .peerlets
                 .iter()
                 .filter(|(_, p)| !p.backlog.is_empty())
                 .map(|(a, _)| *a)
                 .collect();
+            // Not in app id order: the last ones would wait for good.
+            apps.sort_by_key(|a| self.peerlets[a].share.last_ran());
             for app in apps {
                 if clock.elapsed() >= SLICE || !self.node_share.ready(now) {
                     return;
@@ -120,12 +123,13 @@ impl Manager {
                 let Some(p) = self.peerlets.get_mut(&app) else {
                     continue;
                 };
-                if !p.share.ready(now) {
+                if !p.share.ready(now, true) {
                     continue;
                 }
                 let Some(work) = p.backlog.pop_front() else {
                     continue;
                 };
+                p.share.set_waiting(now, !p.backlog.is_empty());
                 self.running_backlog = Some(app);
                 match work {
                     Deferred::Step(served, step) => {
@@ -167,11 +171,13 @@ impl Manager {
             };
             p.sandbox.stop();
             let held: Vec<Deferred> = p.backlog.drain(..).collect();
+            p.share.set_waiting(now, false);
             let line = format!(
-                "peerlet `{}` stopped: over its share of the node ({:.0}% of a core) for {} s without a break",
+                "peerlet `{}` stopped: over its share of the node; its work waited {:.1} s without a break (its share: {:.0}% of a core, {} instructions/s)",
                 p.name,
+                limit.as_secs_f64(),
                 self.cfg.limits.cpu_share * 100.0,
-                limit.as_secs()
+                self.cfg.limits.instructions_per_second
             );
             self.report(line.clone());
             for work in held {

@@ -22,7 +22,7 @@ use serde_bytes::ByteBuf;
 use super::code_store::CodeStore;
 use super::deploy::{DeployConfig, Deployer};
 use super::host::{HostState, Outgoing};
-use super::share::{node_bucket, Bucket, Share};
+use super::share::{node_bucket, Bucket, LogGate, Share};
 use super::store::{StoreError, DEFAULT_QUOTA};
 use crate::id::AppId;
 use crate::kbr::Api;
@@ -266,6 +266,9 @@ pub struct Manager {
     pub(super) peerlet_time: Duration,
     /// The peerlet whose backlog is being run: its work is not held again.
     pub(super) running_backlog: Option<AppId>,
+    /// Reports of messages for apps that do not run here, which any peer
+    /// can cause: rate-limited like a peerlet's log.
+    pub(super) strangers: LogGate,
 }
 
 /// Reports kept for the REPL and tests; older ones are dropped.
@@ -287,6 +290,7 @@ impl Manager {
             now: Time::ZERO,
             peerlet_time: Duration::ZERO,
             running_backlog: None,
+            strangers: LogGate::new(&cfg.limits),
             cfg,
         }
     }
@@ -354,7 +358,8 @@ impl Manager {
         let Some(p) = self.peerlets.get(&app) else {
             return self.report(line);
         };
-        let lines = p.host.log.borrow_mut().admit(self.now, &p.name, line);
+        let who = format!("peerlet `{}`", p.name);
+        let lines = p.host.log.borrow_mut().admit(self.now, &who, line);
         for line in lines {
             self.report(line);
         }

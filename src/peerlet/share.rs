@@ -90,6 +90,9 @@ pub struct Share {
     instructions: Bucket,
     /// Since when the peerlet has been over its share without a break.
     over_since: Option<Time>,
+    /// Since when its work has waited without a break (its backlog has
+    /// not been empty since): a refill that runs some of it is no break.
+    waiting_since: Option<Time>,
     /// Running time used, in total.
     pub used: Duration,
     /// Time its work waited for its share, in total.
@@ -110,6 +113,7 @@ impl Share {
                 limits.instructions as f64,
             ),
             over_since: None,
+            waiting_since: None,
             used: Duration::ZERO,
             throttled: Duration::ZERO,
             dropped: 0,
@@ -118,8 +122,10 @@ impl Share {
     }
 
     /// Whether the peerlet may run now; notes when it went over.
-    pub fn ready(&mut self, now: Time) -> bool {
-        let ready = self.time.ready(now) && self.instructions.ready(now);
+    /// `node_ready`: whether all peerlets together are within theirs; a
+    /// wait for that counts as this peerlet's wait too.
+    pub fn ready(&mut self, now: Time, node_ready: bool) -> bool {
+        let ready = node_ready && self.time.ready(now) && self.instructions.ready(now);
         match (ready, self.over_since) {
             (true, Some(since)) => {
                 self.throttled += now.since(since);
@@ -131,15 +137,29 @@ impl Share {
         ready
     }
 
+    /// When it last ran: the peerlet that ran least recently goes first.
+    pub fn last_ran(&self) -> Time {
+        self.time.last
+    }
+
     /// When it may run again.
     pub fn ready_at(&self, now: Time) -> Time {
         let t = self.time.ready_at(now, 0.0);
         t.max(self.instructions.ready_at(now, 0.0))
     }
 
-    /// How long it has been over its share without a break.
+    /// Notes whether work of the peerlet waits for its share at `now`.
+    pub fn set_waiting(&mut self, now: Time, waiting: bool) {
+        match (waiting, self.waiting_since) {
+            (true, None) => self.waiting_since = Some(now),
+            (false, Some(_)) => self.waiting_since = None,
+            _ => {}
+        }
+    }
+
+    /// How long its work has waited for its share without a break.
     pub fn over_for(&self, now: Time) -> Duration {
-        self.over_since.map_or(Duration::ZERO, |t| now.since(t))
+        self.waiting_since.map_or(Duration::ZERO, |t| now.since(t))
     }
 
     /// Charges one activation step that ran for `ran` and executed
@@ -204,7 +224,8 @@ impl LogGate {
     /// The lines to write for `line` at `now`: none (suppressed), the line
     /// cut to length, or a summary of what was suppressed first and then
     /// the line.
-    pub fn admit(&mut self, now: Time, name: &str, mut line: String) -> Vec<String> {
+    /// `who` names the source in the summary ("peerlet `dht`").
+    pub fn admit(&mut self, now: Time, who: &str, mut line: String) -> Vec<String> {
         if !self.bucket.take_one(now) {
             self.suppressed += 1;
             self.pending += 1;
@@ -221,7 +242,7 @@ impl LogGate {
         let mut out = Vec::with_capacity(2);
         if self.pending > 0 {
             out.push(format!(
-                "peerlet `{name}`: {} log lines suppressed (over {} lines/s)",
+                "{who}: {} log lines suppressed (over {} lines/s)",
                 self.pending, self.bucket.rate
             ));
             self.pending = 0;

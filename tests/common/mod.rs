@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod answering;
 pub mod deploy;
 pub mod hostile;
 pub mod repl;
