@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use common::values::app_message;
 use common::NodeProcess;
 use peerlet::id::Id;
 use peerlet::kbr::KbrEvent;
@@ -128,14 +129,8 @@ fn messages_for_apps_that_do_not_run_here_cannot_fill_the_log() {
     let (mut net, managers, _) = common::sim::with_managers(4, 5, &cfg);
     let me = net.me(0);
     for i in 0..5_000u32 {
-        let msg = AppMessage {
-            app: peerlet::id::AppId::derive(b"nobody", &format!("app-{i}")),
-            app_type: AppType::EndNode,
-            code: None,
-            data: ByteBuf::from(vec![0xf6]),
-            kind: AppKind::Message,
-            refused_by: Vec::new(),
-        };
+        let app = peerlet::id::AppId::derive(b"nobody", &format!("app-{i}"));
+        let msg = app_message(app, AppType::EndNode, &ciborium::Value::Null);
         net.with_node(1, |k, now| k.api(now).send(me, msg));
     }
     net.run_for(Duration::from_secs(2));
@@ -152,14 +147,8 @@ fn messages_for_apps_that_do_not_run_here_cannot_fill_the_log() {
     drop(m);
     // Later lines say how many were left out.
     net.run_for(Duration::from_secs(10));
-    let late = AppMessage {
-        app: peerlet::id::AppId::derive(b"nobody", "late"),
-        app_type: AppType::EndNode,
-        code: None,
-        data: ByteBuf::from(vec![0xf6]),
-        kind: AppKind::Message,
-        refused_by: Vec::new(),
-    };
+    let app = peerlet::id::AppId::derive(b"nobody", "late");
+    let late = app_message(app, AppType::EndNode, &ciborium::Value::Null);
     net.with_node(1, |k, now| k.api(now).send(me, late));
     net.run_for(Duration::from_secs(1));
     let m = managers[0].0.borrow();

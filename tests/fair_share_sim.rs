@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::sim::BENIGN;
+
 use common::values::{app_message, count, decode_stored};
 
 use std::io::Write;
@@ -63,17 +65,7 @@ fn ring(n: usize, seed: u64, cfg: &ManagerConfig) -> Ring {
 impl Ring {
     /// Installs `source` as peerlet `name` on the given nodes.
     fn install(&mut self, nodes: &[usize], name: &str, source: &str) -> AppId {
-        let mut app = None;
-        for &i in nodes {
-            let m = self.managers[i].clone();
-            let chunk = format!("{name}.lua");
-            let id = self.net.with_node(i, |k, now| {
-                m.0.borrow_mut()
-                    .install_local(&mut k.api(now), &chunk, source.as_bytes())
-            });
-            app = Some(id.unwrap_or_else(|e| panic!("{name} installs: {e}")));
-        }
-        app.expect("at least one node")
+        common::sim::install_on(&mut self.net, &self.managers, nodes, name, source)
     }
 
     /// Routes `value` (CBOR) for `app` from node `from` to `key`.
@@ -142,15 +134,6 @@ return P
 "#
     )
 }
-
-const BENIGN: &str = r#"
-local P = {}
-function P.deliver(key, msg, from)
-  store.put("delivered", (store.get("delivered") or 0) + 1)
-end
-function P.ping() return "pong" end
-return P
-"#;
 
 #[test]
 fn a_peerlet_over_its_share_waits_while_its_neighbour_is_served_and_catches_up_in_order() {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::sim::BENIGN;
+
 use common::hostile::{self, Script};
 use common::values::{app_message, count, decode_stored};
 
@@ -17,15 +19,6 @@ use peerlet::id::{AppId, Id};
 use peerlet::peerlet::{InstallError, ManagerApp, ManagerConfig};
 use peerlet::sim::SimNet;
 use peerlet::wire::AppType;
-
-const BENIGN: &str = r#"
-local P = {}
-function P.deliver(key, msg, from)
-  store.put("delivered", (store.get("delivered") or 0) + 1)
-end
-function P.ping() return "pong" end
-return P
-"#;
 
 /// Calls never_answers.lua's methods through a handle, as a remote peer would.
 const CALLER: &str = r#"

@@ -27,17 +27,7 @@ fn ring(n: usize, seed: u64, cfg: ManagerConfig) -> Ring {
 impl Ring {
     /// Installs `source` on the given nodes; returns its app id.
     fn install(&mut self, nodes: &[usize], name: &str, source: &str) -> AppId {
-        let mut app = None;
-        for &i in nodes {
-            let m = self.managers[i].clone();
-            let chunk = format!("{name}.lua");
-            let id = self.net.with_node(i, |k, now| {
-                m.0.borrow_mut()
-                    .install_local(&mut k.api(now), &chunk, source.as_bytes())
-            });
-            app = Some(id.expect("installs"));
-        }
-        app.expect("at least one node")
+        common::sim::install_on(&mut self.net, &self.managers, nodes, name, source)
     }
 
     fn all(&self) -> Vec<usize> {

@@ -207,6 +207,33 @@ fn flood_without_a_queue_bound_is_stopped_by_the_budget() {
 }
 
 #[test]
+fn busy_deliver_stays_within_each_upcalls_budget() {
+    // What bounds it is the share of the node over time (fair_share tests):
+    // in a bare sandbox every single upcall returns, none is aborted.
+    let mut sb = load("busy_deliver", &limits());
+    for _ in 0..3 {
+        match sb.start_upcall("deliver", ()).unwrap() {
+            UpcallOutcome::Done(_) => {}
+            other => panic!("deliver() did not return: {other:?}"),
+        }
+    }
+    assert_eq!(sb.aborts(), 0);
+    assert!(sb.instructions_used() > 3 * 300_000, "it does real work");
+    still_serving(&mut sb);
+}
+
+#[test]
+fn timer_storm_without_a_timer_api_fails_softly() {
+    // In a bare sandbox there is no `timer`: init() fails on the missing
+    // global, and the failing host calls stand for themselves under pcall.
+    let mut sb = load("timer_storm", &limits());
+    let err = sb.start_upcall("init", ()).unwrap_err();
+    assert!(matches!(err, SandboxError::Runtime { .. }), "{err}");
+    assert_eq!(sb.aborts(), 0);
+    still_serving(&mut sb);
+}
+
+#[test]
 fn hang_rpc_cannot_yield_forever_or_spin() {
     let mut sb = load("never_answers", &limits());
     let err = sb.start_upcall("stall", ()).unwrap_err();
@@ -312,6 +339,7 @@ fn spin_toplevel_fails_the_install_and_leaves_nothing() {
 #[test]
 fn every_hostile_script_is_covered() {
     let covered = [
+        "busy_deliver",
         "catch_the_abort",
         "endless_deliver",
         "endless_load",
@@ -323,6 +351,7 @@ fn every_hostile_script_is_covered() {
         "route_flood",
         "spin_in_coroutines",
         "table_hoard",
+        "timer_storm",
         "unsendable",
     ];
     for script in hostile::own_all() {

@@ -38,6 +38,39 @@ pub fn with_managers(n: usize, seed: u64, cfg: &ManagerConfig) -> (SimNet, Vec<M
     (net, managers, rng)
 }
 
+/// Installs `source` as the unsigned peerlet `name` on each node of
+/// `nodes`; its app id (the same on every node).
+pub fn install_on(
+    net: &mut SimNet,
+    managers: &[ManagerApp],
+    nodes: &[usize],
+    name: &str,
+    source: &str,
+) -> peerlet::id::AppId {
+    let mut app = None;
+    for &i in nodes {
+        let m = managers[i].clone();
+        let chunk = format!("{name}.lua");
+        let id = net.with_node(i, |k, now| {
+            m.0.borrow_mut()
+                .install_local(&mut k.api(now), &chunk, source.as_bytes())
+        });
+        app = Some(id.unwrap_or_else(|e| panic!("{name} installs: {e}")));
+    }
+    app.expect("at least one node")
+}
+
+/// A benign peerlet: counts what it is delivered in its store, answers
+/// `ping` with `pong`.
+pub const BENIGN: &str = r#"
+local P = {}
+function P.deliver(key, msg, from)
+  store.put("delivered", (store.get("delivered") or 0) + 1)
+end
+function P.ping() return "pong" end
+return P
+"#;
+
 /// Types each `(node, line)` at that node's console (all at the same
 /// instant) and runs the ring until every line has its outcome or `limit`
 /// of virtual time passed. Outcomes in input order; a line still waiting at
