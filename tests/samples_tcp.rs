@@ -148,12 +148,28 @@ fn samples_work_on_a_tcp_overlay_of_twenty_nodes() {
         NODES - 1,
         dht.to_string()
     );
-    for (i, out) in o.eval_live(|_| read_all.clone()) {
-        assert_eq!(
-            out.as_deref(),
-            Ok(want.join(",").as_str()),
-            "gets from node {i}"
-        );
+    // Every node reads every item. A read that misses some is made again
+    // (10 times at most, half a second apart): on a loaded machine a node's
+    // successor list can still lag a join, and the overlay then routes a key
+    // to the node before its root until stabilization catches up (issue 14
+    // is about making roots consistent at once).
+    let want = want.join(",");
+    let mut missing: Vec<usize> = o.live();
+    let mut last = Vec::new();
+    for _ in 0..10 {
+        last = o.eval_on(&missing, |_| read_all.clone());
+        missing = last
+            .iter()
+            .filter(|(_, out)| out.as_deref() != Ok(want.as_str()))
+            .map(|(i, _)| *i)
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (i, out) in last {
+        assert_eq!(out.as_deref(), Ok(want.as_str()), "gets from node {i}");
     }
 
     // im: bob is away while alice writes; he finds it at his next login.

@@ -65,9 +65,35 @@ pub fn converged_ring(
     let live: Vec<NodeRef> = nodes.iter().map(|n| n.me()).collect();
     let from: Vec<&NodeHandle> = nodes.iter().collect();
     eventually(Duration::from_secs(60), || {
-        lookups_match_oracle(&from, &live, &random_keys(1, 50), 1)
+        lookups_match_oracle(&from, &live, &random_keys(1, 50), 1)?;
+        neighbours_match_oracle(&from, &live)
     });
     nodes
+}
+
+/// Every node's predecessor and successor list are the oracle's: lookups
+/// can already end at the right roots while a predecessor still lags a
+/// join, and a peerlet that asks `replica_set` whether it is a key's root
+/// would then disagree with routing.
+pub fn neighbours_match_oracle(nodes: &[&NodeHandle], live: &[NodeRef]) -> Result<(), String> {
+    let oracle = Oracle::new(live.to_vec());
+    for node in nodes {
+        let me = node.me();
+        let (pred, succs) = node
+            .call(|kbr, now| {
+                let view = kbr.view(now);
+                (view.predecessor().map(|p| p.id), view.successors())
+            })
+            .map_err(|e| e.to_string())?;
+        let want_pred = oracle.predecessor_of(&me.id).map(|p| p.id);
+        let want_succs = oracle.successors_of(&me.id, succs.len());
+        let succ_ids: Vec<Id> = succs.iter().map(|s| s.id).collect();
+        let want_ids: Vec<Id> = want_succs.iter().map(|s| s.id).collect();
+        if pred != want_pred || succ_ids != want_ids || succs.is_empty() {
+            return Err(format!("{me:?}: neighbours not yet the oracle's"));
+        }
+    }
+    Ok(())
 }
 
 /// Polls `check` every 200 ms until it returns `Ok` or `limit` passes;
