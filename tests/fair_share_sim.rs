@@ -14,7 +14,7 @@ mod common;
 
 use common::sim::BENIGN;
 
-use common::values::{app_message, count, decode_stored};
+use common::values::{count, decode_stored};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -77,9 +77,7 @@ impl Ring {
         app_type: AppType,
         value: ciborium::Value,
     ) {
-        let msg = app_message(app, app_type, &value);
-        self.net
-            .with_node(from, |k, now| k.api(now).route(key, msg, None));
+        common::sim::route_value(&mut self.net, from, key, app, app_type, &value);
     }
 
     fn stored_int(&self, i: usize, name: &str, key: &str) -> i128 {

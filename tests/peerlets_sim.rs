@@ -43,9 +43,7 @@ impl Ring {
         app_type: AppType,
         value: &ciborium::Value,
     ) {
-        let msg = app_message(app, app_type, value);
-        self.net
-            .with_node(from, |k, now| k.api(now).route(key, msg, None));
+        common::sim::route_value(&mut self.net, from, key, app, app_type, value);
     }
 
     /// Sends a Lua value (given as CBOR) to app `app` on node `i` itself.

@@ -60,6 +60,19 @@ pub fn install_on(
     app.expect("at least one node")
 }
 
+/// Routes a Lua value (given as CBOR) for `app` from node `from` to `key`.
+pub fn route_value(
+    net: &mut SimNet,
+    from: usize,
+    key: peerlet::id::Id,
+    app: peerlet::id::AppId,
+    app_type: peerlet::wire::AppType,
+    value: &ciborium::Value,
+) {
+    let msg = super::values::app_message(app, app_type, value);
+    net.with_node(from, |k, now| k.api(now).route(key, msg, None));
+}
+
 /// A benign peerlet: counts what it is delivered in its store, answers
 /// `ping` with `pong`.
 pub const BENIGN: &str = r#"
