@@ -15,6 +15,8 @@
 //! inside an upcall are queued and run after it returns, so an upcall never
 //! re-enters another.
 
+pub mod core;
+mod snapshot;
 pub mod trace;
 pub mod view;
 
@@ -22,7 +24,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use self::view::{RoutingView, ViewCache};
+use self::core::RoutingCore;
+use self::snapshot::ViewCache;
+use self::view::RoutingView;
 use crate::chord::Chord;
 use crate::id::{AppId, Id};
 use crate::routing::{Event, Found, Liveness, NextHop, Pending, RouteError, Transmit};
@@ -115,7 +119,7 @@ enum Work {
 
 /// A Chord node with applications on top. See the module docs.
 pub struct Kbr {
-    chord: Chord,
+    core: RoutingCore,
     apps: BTreeMap<AppId, Box<dyn Application>>,
     default_app: Option<Box<dyn Application>>,
     work: VecDeque<Work>,
@@ -128,10 +132,12 @@ pub struct Kbr {
 }
 
 impl Kbr {
-    pub fn new(chord: Chord) -> Kbr {
+    /// A KBR layer over `core` (a `Chord` converts into one).
+    pub fn new(core: impl Into<RoutingCore>) -> Kbr {
+        let core = core.into();
         Kbr {
-            view: ViewCache::new(chord.table()),
-            chord,
+            view: ViewCache::new(&core),
+            core,
             apps: BTreeMap::new(),
             default_app: None,
             work: VecDeque::new(),
@@ -141,13 +147,15 @@ impl Kbr {
         }
     }
 
+    /// The Chord core, for the simulator and tests that look inside it
+    /// (panics on a node running another core).
     pub fn chord(&self) -> &Chord {
-        &self.chord
+        self.core.as_chord().expect("a node running Chord")
     }
 
-    /// For driver-level operations on the ring: create, join, leave, lookup.
+    /// See [`Kbr::chord`]: for the simulator's converged start.
     pub fn chord_mut(&mut self) -> &mut Chord {
-        &mut self.chord
+        self.core.as_chord_mut().expect("a node running Chord")
     }
 
     pub fn stats(&self) -> &KbrStats {
@@ -171,58 +179,58 @@ impl Kbr {
 
     /// This node.
     pub fn me(&self) -> NodeRef {
-        self.chord.me()
+        self.core.me()
     }
 
     /// Starts a new ring of one.
     pub fn create(&mut self, now: Time) {
         self.now = self.now.max(now);
-        self.chord.create(now);
+        self.core.create(now);
     }
 
     /// Joins the ring through the node at `bootstrap`; [`KbrEvent::Joined`]
     /// or [`KbrEvent::JoinFailed`] tells how it went.
     pub fn join(&mut self, now: Time, bootstrap: SocketAddr) {
         self.now = self.now.max(now);
-        self.chord.join(now, bootstrap);
+        self.core.join(now, bootstrap);
     }
 
     /// Tells the neighbours this node is leaving.
     pub fn leave(&mut self, now: Time) {
         self.now = self.now.max(now);
-        self.chord.leave(now);
+        self.core.leave(now);
     }
 
     /// Looks up the root of `key`; [`KbrEvent::LookupDone`] with the
     /// returned request number answers.
     pub fn lookup(&mut self, now: Time, key: Id) -> u64 {
         self.now = self.now.max(now);
-        self.chord.lookup(now, key)
+        self.core.lookup(now, key)
     }
 
     /// Whether this node is part of a ring.
     pub fn is_joined(&self) -> bool {
-        self.chord.is_joined()
+        self.core.is_joined()
     }
 
     /// How long a lookup waits for its answer.
     pub fn lookup_timeout(&self) -> std::time::Duration {
-        self.chord.config().lookup_timeout
+        self.core.lookup_timeout()
     }
 
     /// The shared read-only view of the routing state (see [`view`]).
     pub fn view(&mut self, now: Time) -> Rc<dyn RoutingView> {
-        self.view.get(now, self.chord.table())
+        self.view.get(now, &self.core)
     }
 
     /// What this node believes of the peer at `addr`, from what it saw.
     pub fn liveness(&self, now: Time, addr: SocketAddr) -> Liveness {
-        self.chord.liveness(now, addr)
+        self.core.liveness(now, addr)
     }
 
     /// The core's requests waiting for an answer.
     pub fn pending(&self) -> Pending {
-        self.chord.pending()
+        self.core.pending()
     }
 
     /// The API, as an application would see it, for the driver's own use.
@@ -231,7 +239,7 @@ impl Kbr {
         self.now = self.now.max(now);
         Api {
             now,
-            chord: &mut self.chord,
+            core: &mut self.core,
             work: &mut self.work,
             view: &mut self.view,
         }
@@ -239,13 +247,13 @@ impl Kbr {
 
     pub fn handle_message(&mut self, now: Time, from: NodeRef, msg: Message) {
         self.now = self.now.max(now);
-        self.chord.handle_message(now, from, msg);
+        self.core.handle_message(now, from, msg);
         self.pump(now);
     }
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = self.now.max(now);
-        self.chord.handle_timeout(now);
+        self.core.handle_timeout(now);
         self.for_each_app(now, |app, api| {
             if app.next_deadline().is_some_and(|d| d <= now) {
                 app.on_timeout(api);
@@ -259,7 +267,7 @@ impl Kbr {
         let mut apps = std::mem::take(&mut self.apps);
         let mut api = Api {
             now,
-            chord: &mut self.chord,
+            core: &mut self.core,
             work: &mut self.work,
             view: &mut self.view,
         };
@@ -271,7 +279,7 @@ impl Kbr {
 
     pub fn handle_peer_failed(&mut self, now: Time, addr: SocketAddr) {
         self.now = self.now.max(now);
-        self.chord.handle_peer_failed(now, addr);
+        self.core.handle_peer_failed(now, addr);
         self.pump(now);
     }
 
@@ -284,7 +292,7 @@ impl Kbr {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.pump_pending();
-        self.chord.poll_transmit()
+        self.core.poll_transmit()
     }
 
     #[must_use]
@@ -301,14 +309,14 @@ impl Kbr {
             .values()
             .chain(self.default_app.as_ref())
             .filter_map(|a| a.next_deadline())
-            .chain(self.chord.poll_timeout())
+            .chain(self.core.poll_timeout())
             .min()
     }
 
     fn pump(&mut self, now: Time) {
         loop {
-            while let Some(ev) = self.chord.poll_event() {
-                self.on_chord_event(ev);
+            while let Some(ev) = self.core.poll_event() {
+                self.on_core_event(ev);
             }
             let Some(work) = self.work.pop_front() else {
                 break;
@@ -337,7 +345,7 @@ impl Kbr {
         };
         let app_id = app_msg.app;
         let from_default = !self.apps.contains_key(&app_id);
-        let app = if msg.source.id == self.chord.me().id {
+        let app = if msg.source.id == self.core.me().id {
             self.take_app(&app_id)
         } else {
             None
@@ -346,7 +354,7 @@ impl Kbr {
             Some(mut app) => {
                 let mut api = Api {
                     now,
-                    chord: &mut self.chord,
+                    core: &mut self.core,
                     work: &mut self.work,
                     view: &mut self.view,
                 };
@@ -361,7 +369,7 @@ impl Kbr {
         }
     }
 
-    fn on_chord_event(&mut self, ev: Event) {
+    fn on_core_event(&mut self, ev: Event) {
         match ev {
             Event::Joined { successor } => self.events.push_back(KbrEvent::Joined { successor }),
             Event::JoinFailed { reason } => self.events.push_back(KbrEvent::JoinFailed { reason }),
@@ -405,13 +413,13 @@ impl Kbr {
         hint: Option<NodeRef>,
         rerouted: bool,
     ) {
-        let me = self.chord.me();
+        let me = self.core.me();
         let (mut next, mut next_is_root) = if msg.direct {
             (me, true)
         } else if let Some(h) = hint {
             (h, false)
         } else {
-            match self.chord.next_hop(&msg.key, to_root, from.as_ref()) {
+            match self.core.next_hop(&msg.key, to_root, from.as_ref()) {
                 NextHop::Local => (me, true),
                 NextHop::Forward { node, to_root } => (node, to_root),
             }
@@ -427,7 +435,7 @@ impl Kbr {
             Some(app) if !rerouted => {
                 let mut api = Api {
                     now,
-                    chord: &mut self.chord,
+                    core: &mut self.core,
                     work: &mut self.work,
                     view: &mut self.view,
                 };
@@ -451,7 +459,7 @@ impl Kbr {
                     self.stats.delivered += 1;
                     let mut api = Api {
                         now,
-                        chord: &mut self.chord,
+                        core: &mut self.core,
                         work: &mut self.work,
                         view: &mut self.view,
                     };
@@ -465,7 +473,7 @@ impl Kbr {
             }
         } else {
             self.stats.forwarded += 1;
-            self.chord.send_routed(now, msg, next, next_is_root);
+            self.core.send_routed(now, msg, next, next_is_root);
         }
         if let Some(app) = app {
             self.restore_app(app_id, from_default, app);
@@ -484,7 +492,7 @@ impl Kbr {
 /// What an application (or the driver) can do on the overlay.
 pub struct Api<'a> {
     now: Time,
-    chord: &'a mut Chord,
+    core: &'a mut RoutingCore,
     work: &'a mut VecDeque<Work>,
     view: &'a mut ViewCache,
 }
@@ -496,13 +504,13 @@ impl Api<'_> {
 
     /// This node.
     pub fn id(&self) -> NodeRef {
-        self.chord.me()
+        self.core.me()
     }
 
     /// The node's routing state, read only: one snapshot shared by every
     /// application (see [`view`]).
     pub fn view(&mut self) -> Rc<dyn RoutingView> {
-        self.view.get(self.now, self.chord.table())
+        self.view.get(self.now, self.core)
     }
 
     /// Routes `msg` towards the root of `key`; `hint`, if given, is used as
@@ -525,7 +533,7 @@ impl Api<'_> {
     pub fn send(&mut self, node: NodeRef, msg: AppMessage) -> u64 {
         let routed = self.message(node.id, msg, true);
         let id = routed.id;
-        if node.id == self.chord.me().id {
+        if node.id == self.core.me().id {
             self.work.push_back(Work::Route {
                 msg: routed,
                 to_root: true,
@@ -534,7 +542,7 @@ impl Api<'_> {
                 rerouted: false,
             });
         } else {
-            self.chord.send_routed(self.now, routed, node, true);
+            self.core.send_routed(self.now, routed, node, true);
         }
         id
     }
@@ -558,20 +566,20 @@ impl Api<'_> {
     /// an app passes its message to the next replica.
     pub fn pass_on(&mut self, mut msg: RoutedMessage, node: NodeRef) {
         msg.direct = true;
-        if node.id == self.chord.me().id {
+        if node.id == self.core.me().id {
             self.resume_route(msg, None);
         } else {
-            self.chord.send_routed(self.now, msg, node, true);
+            self.core.send_routed(self.now, msg, node, true);
         }
     }
 
     fn message(&mut self, key: Id, msg: AppMessage, direct: bool) -> RoutedMessage {
         RoutedMessage {
-            id: self.chord.new_message_id(),
+            id: self.core.new_message_id(),
             key,
-            source: self.chord.me(),
+            source: self.core.me(),
             hops: 0,
-            ttl: self.chord.config().ttl,
+            ttl: self.core.ttl(),
             direct,
             body: Body::App(msg),
         }
@@ -581,13 +589,13 @@ impl Api<'_> {
     /// `safe` asks for nodes chosen so that an adversary cannot bias them;
     /// this overlay keeps no such table, so it returns the same nodes.
     pub fn local_lookup(&self, key: &Id, num: usize, _safe: bool) -> Vec<NodeRef> {
-        self.chord.table().next_hops(key, num)
+        self.core.view().next_hops(key, num)
     }
 
     /// Up to `num` neighbours: successors first (nearest first), then the
     /// predecessor.
     pub fn neighbor_set(&self, num: usize) -> Vec<NodeRef> {
-        self.chord.table().neighbor_set(num)
+        self.core.view().neighbor_set(num)
     }
 
     /// Up to `max_rank` nodes that hold the replicas of `key`, its root first
@@ -595,13 +603,13 @@ impl Api<'_> {
     /// the stretch of ring this node knows (predecessor to last successor):
     /// ask a node near the key instead.
     pub fn replica_set(&self, key: &Id, max_rank: usize) -> Vec<NodeRef> {
-        self.chord.table().replica_set(key, max_rank)
+        self.core.view().replica_set(key, max_rank)
     }
 
     /// The keys for which `node` is the `rank`-th root (rank 0: the keys it
     /// owns), as `(after, up_to)`: the interval (after, up_to]. `None` when
     /// this node does not know enough of the ring around `node`.
     pub fn range(&self, node: &NodeRef, rank: usize) -> Option<(Id, Id)> {
-        self.chord.table().range(node, rank)
+        self.core.view().range(node, rank)
     }
 }

@@ -37,8 +37,9 @@ pub use queues::QueueDepths;
 pub use shared::NodeState;
 use shared::{NodeRequest, Shared};
 
-use crate::chord::{Chord, Config};
+use crate::chord::Config;
 use crate::id::Id;
+use crate::kbr::core::{CoreKind, RoutingCore};
 use crate::kbr::trace::{Tracer, TRACE_APP};
 use crate::kbr::{Kbr, KbrEvent};
 use crate::net::incoming::accept_loop;
@@ -60,6 +61,9 @@ pub struct NodeConfig {
     /// The node's ring id; by default the key of its listen address as
     /// `ip:port` (after port 0 is resolved).
     pub id: Option<Id>,
+    /// Which routing core the node runs (`--core`), and the Chord core's
+    /// periods and timeouts (a core reads the ones it has).
+    pub core: CoreKind,
     pub chord: Config,
     pub tcp: TcpConfig,
     /// The node's own directory: peerlet stores live in `DATA/store/`.
@@ -81,6 +85,7 @@ impl NodeConfig {
             listen,
             join: None,
             id: None,
+            core: CoreKind::default(),
             chord: Config::default(),
             tcp: TcpConfig::default(),
             data_dir: None,
@@ -402,7 +407,7 @@ fn run_thread(
             Ok(policy) => peerlets.0.borrow_mut().set_trust(policy),
             Err(e) => tracing::error!("trust policy: {e}; this node runs no signed peerlets"),
         }
-        let mut kbr = Kbr::new(Chord::new(me, config.chord.clone()));
+        let mut kbr = Kbr::new(RoutingCore::new(config.core, me, &config.chord));
         kbr.set_default_app(Box::new(peerlets.clone()));
         let tracer = Tracer::new();
         kbr.register(TRACE_APP, Box::new(tracer.clone()));

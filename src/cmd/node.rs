@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::id::Id;
+use crate::kbr::core::CoreKind;
 
 /// The node's log file in its data directory (beside stderr), rotated
 /// at 8 MiB with one previous file kept.
@@ -34,6 +35,9 @@ pub struct Args {
     /// The node's ring id (40 hex digits); default: the key of its address.
     #[arg(long)]
     pub id: Option<Id>,
+    /// The routing core this node runs (all nodes of a ring run the same).
+    #[arg(long, default_value = "chord", value_name = "NAME")]
+    pub core: CoreKind,
     /// Install this peerlet once the node is part of a ring. Signed when
     /// FILE.lua.minisig exists (then its publisher must be trusted), else
     /// as this node's own, unsigned. Repeatable.
@@ -167,6 +171,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = NodeConfig::new(args.listen);
     cfg.join = args.join;
     cfg.id = args.id;
+    cfg.core = args.core;
     cfg.data_dir = args.data.clone();
     // Fail here, with the reason, rather than in the node thread.
     crate::package::trust::TrustPolicy::load(args.data.as_deref(), &args.trust)?;

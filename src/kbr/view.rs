@@ -3,15 +3,11 @@
 //! without naming the routing core behind it.
 //!
 //! One snapshot is shared by everyone who asks until the core's neighbours
-//! change or it is a second old ([`ViewCache`]), so no application keeps a
-//! copy of its own and none reads a view older than that.
-
-use std::rc::Rc;
-use std::time::Duration;
+//! change or it is a second old (`ViewCache` in `snapshot.rs`), so no
+//! application keeps a copy of its own and none reads a view older than that.
 
 use crate::chord::RoutingTable;
 use crate::id::Id;
-use crate::time::Time;
 use crate::wire::NodeRef;
 
 /// What a routing core's state looks like from above. Every query is
@@ -98,40 +94,5 @@ impl RoutingView for RoutingTable {
 
     fn range(&self, node: &NodeRef, rank: usize) -> Option<(Id, Id)> {
         RoutingTable::range(self, node, rank)
-    }
-}
-
-/// How old a shared view may get while the neighbours stay the same
-/// (fingers change without a neighbour change).
-const MAX_AGE: Duration = Duration::from_secs(1);
-
-/// The shared snapshot and when it was taken.
-pub struct ViewCache {
-    view: Rc<dyn RoutingView>,
-    /// The core's neighbour version and the time of the snapshot.
-    taken: Option<(u64, Time)>,
-}
-
-impl ViewCache {
-    pub fn new(table: &RoutingTable) -> ViewCache {
-        ViewCache {
-            view: Rc::new(table.clone()),
-            taken: None,
-        }
-    }
-
-    /// The snapshot, taken anew from `table` when its neighbours changed
-    /// or the snapshot is older than a second.
-    pub fn get(&mut self, now: Time, table: &RoutingTable) -> Rc<dyn RoutingView> {
-        let version = table.neighbors_version();
-        let stale = match self.taken {
-            Some((v, at)) => v != version || now.since(at) > MAX_AGE,
-            None => true,
-        };
-        if stale {
-            self.view = Rc::new(table.clone());
-            self.taken = Some((version, now));
-        }
-        self.view.clone()
     }
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use super::oracle::Oracle;
 use super::rng::Rng;
-use crate::chord::{Chord, Config};
+use crate::chord::Config;
 use crate::id::{AppId, Id, ID_BITS};
+use crate::kbr::core::{CoreKind, RoutingCore};
 use crate::kbr::{Application, Kbr, KbrEvent};
 use crate::routing::{Found, RouteError};
 use crate::time::Time;
@@ -28,6 +29,8 @@ pub struct SimConfig {
     pub latency: (Duration, Duration),
     /// Probability that a message is lost.
     pub loss: f64,
+    /// Which routing core the nodes run, and Chord's settings.
+    pub core: CoreKind,
     pub chord: Config,
 }
 
@@ -37,6 +40,7 @@ impl Default for SimConfig {
             seed: 1,
             latency: (Duration::from_millis(5), Duration::from_millis(50)),
             loss: 0.0,
+            core: CoreKind::default(),
             chord: Config::default(),
         }
     }
@@ -144,7 +148,7 @@ impl SimNet {
             id,
             addr: Self::addr_for(i),
         };
-        let kbr = Kbr::new(Chord::new(me, self.cfg.chord.clone()));
+        let kbr = Kbr::new(RoutingCore::new(self.cfg.core, me, &self.cfg.chord));
         self.nodes.push(SimNode {
             kbr,
             alive: true,
