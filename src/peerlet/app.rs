@@ -305,9 +305,7 @@ impl Manager {
             // Anyone can send these: one line each would let a peer fill
             // the log, so they pass a gate of their own.
             let line = format!("no peerlet for app {} here: message dropped", app_msg.app);
-            let lines = self
-                .strangers
-                .admit(self.now, "messages for apps not here", line);
+            let lines = self.strangers.admit(self.now, line);
             return lines.into_iter().for_each(|l| self.report(l));
         };
         p.stats.messages_in += 1;

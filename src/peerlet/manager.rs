@@ -290,7 +290,7 @@ impl Manager {
             now: Time::ZERO,
             peerlet_time: Duration::ZERO,
             running_backlog: None,
-            strangers: LogGate::new(&cfg.limits),
+            strangers: LogGate::new(&cfg.limits, "messages for apps not here".into()),
             cfg,
         }
     }
@@ -358,8 +358,7 @@ impl Manager {
         let Some(p) = self.peerlets.get(&app) else {
             return self.report(line);
         };
-        let who = format!("peerlet `{}`", p.name);
-        let lines = p.host.log.borrow_mut().admit(self.now, &who, line);
+        let lines = p.host.log.borrow_mut().admit(self.now, line);
         for line in lines {
             self.report(line);
         }

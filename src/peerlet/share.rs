@@ -203,6 +203,8 @@ const LOG_BURST: f64 = 100.0;
 /// rate are counted and summed up in one line when the next one passes.
 #[derive(Clone, Debug)]
 pub struct LogGate {
+    /// Who the summary names ("peerlet `dht`").
+    who: String,
     bucket: Bucket,
     max_bytes: usize,
     /// Lines suppressed in total.
@@ -212,8 +214,9 @@ pub struct LogGate {
 }
 
 impl LogGate {
-    pub fn new(limits: &Limits) -> LogGate {
+    pub fn new(limits: &Limits, who: String) -> LogGate {
         LogGate {
+            who,
             bucket: Bucket::new(limits.log_lines_per_second as f64, LOG_BURST),
             max_bytes: limits.log_line_bytes,
             suppressed: 0,
@@ -224,8 +227,7 @@ impl LogGate {
     /// The lines to write for `line` at `now`: none (suppressed), the line
     /// cut to length, or a summary of what was suppressed first and then
     /// the line.
-    /// `who` names the source in the summary ("peerlet `dht`").
-    pub fn admit(&mut self, now: Time, who: &str, mut line: String) -> Vec<String> {
+    pub fn admit(&mut self, now: Time, mut line: String) -> Vec<String> {
         if !self.bucket.take_one(now) {
             self.suppressed += 1;
             self.pending += 1;
@@ -242,8 +244,8 @@ impl LogGate {
         let mut out = Vec::with_capacity(2);
         if self.pending > 0 {
             out.push(format!(
-                "{who}: {} log lines suppressed (over {} lines/s)",
-                self.pending, self.bucket.rate
+                "{}: {} log lines suppressed (over {} lines/s)",
+                self.who, self.pending, self.bucket.rate
             ));
             self.pending = 0;
         }

@@ -43,8 +43,7 @@ pub(super) fn table(lua: &Lua, host: &Rc<HostState>) -> mlua::Result<Table> {
         let h = host.clone();
         let f = lua.create_function(move |_, args: Variadic<Value>| {
             let name = &h.name;
-            let who = format!("peerlet `{name}`");
-            let lines = h.log.borrow_mut().admit(h.now.get(), &who, render(&args));
+            let lines = h.log.borrow_mut().admit(h.now.get(), render(&args));
             for line in lines {
                 match level {
                     "debug" => tracing::debug!(target: "peerlet", peerlet = %name, "{line}"),

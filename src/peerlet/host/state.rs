@@ -79,7 +79,7 @@ impl HostState {
                 limits.messages_per_second as f64,
                 limits.outgoing_queue.max(1) as f64,
             )),
-            log: RefCell::new(LogGate::new(limits)),
+            log: RefCell::new(LogGate::new(limits, format!("peerlet `{name}`"))),
         })
     }
 
