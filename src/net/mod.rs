@@ -6,10 +6,15 @@
 //! [`tcp`] holds the outgoing side and the design; [`incoming`] accepts
 //! connections and checks what they send; [`connection`] reads frames off
 //! one stream with the limits that keep a node safe from bad or slow peers.
+//! [`identity`] is a node's key pair and the id it gives; [`secure`] the
+//! handshake and encrypted records every connection starts with.
 
 pub mod connection;
+pub mod identity;
 pub mod incoming;
+pub mod secure;
 pub mod tcp;
 
 pub use connection::{FrameReader, ReadError};
+pub use identity::NodeKey;
 pub use tcp::{NetCounters, NetInput, TcpConfig, Transport};
