@@ -109,7 +109,7 @@ fn deliver_cost() {
         id: Id::key("me"),
         addr: "127.0.0.1:1".parse().unwrap(),
     };
-    let mut kbr = Kbr::new(Chord::new(me, Config::default()));
+    let mut kbr = Kbr::new(Chord::new(me, Config::default(), [7; 32]));
     kbr.chord_mut().create(Time::ZERO);
     let mut app = ManagerApp::new(Manager::new(ManagerConfig::default()));
     let id = app
@@ -173,7 +173,7 @@ fn start_cost() {
         id: Id::key("me"),
         addr: "127.0.0.1:1".parse().unwrap(),
     };
-    let mut kbr = Kbr::new(Chord::new(me, Config::default()));
+    let mut kbr = Kbr::new(Chord::new(me, Config::default(), [7; 32]));
     kbr.chord_mut().create(Time::ZERO);
     let app = ManagerApp::new(Manager::new(ManagerConfig::default()));
     let mut n = 0u64;

@@ -573,6 +573,12 @@ impl Api<'_> {
         }
     }
 
+    /// A fresh id nobody can guess (from the core's request ids): for call
+    /// and fetch ids, which answers must name.
+    pub fn fresh_id(&mut self) -> u64 {
+        self.core.new_message_id()
+    }
+
     fn message(&mut self, key: Id, msg: AppMessage, direct: bool) -> RoutedMessage {
         RoutedMessage {
             id: self.core.new_message_id(),

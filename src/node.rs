@@ -42,8 +42,10 @@ use crate::id::Id;
 use crate::kbr::core::{CoreKind, RoutingCore};
 use crate::kbr::trace::{Tracer, TRACE_APP};
 use crate::kbr::{Kbr, KbrEvent};
-use crate::net::incoming::accept_loop;
+use crate::net::book::SharedBook;
+use crate::net::incoming::{accept_loop, Incoming};
 use crate::net::tcp::{NetCounters, NetInput, TcpConfig, Transport};
+use crate::net::NodeKey;
 use crate::package::trust::TrustPolicy;
 use crate::peerlet::{Manager, ManagerApp, ManagerConfig};
 use crate::routing::{Found, RouteError};
@@ -58,8 +60,11 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// A node of the ring to join; `None` starts a new ring.
     pub join: Option<SocketAddr>,
-    /// The node's ring id; by default the key of its listen address as
-    /// `ip:port` (after port 0 is resolved).
+    /// The node's key pair; by default the one kept in `data_dir` (made on
+    /// first start), or a fresh one without `data_dir`.
+    pub key: Option<NodeKey>,
+    /// A ring id chosen by hand (`--id`), instead of the one the key gives;
+    /// needs `tcp.link.lab` here and at every peer.
     pub id: Option<Id>,
     /// Which routing core the node runs (`--core`), and the Chord core's
     /// periods and timeouts (a core reads the ones it has).
@@ -84,6 +89,7 @@ impl NodeConfig {
         NodeConfig {
             listen,
             join: None,
+            key: None,
             id: None,
             core: CoreKind::default(),
             chord: Config::default(),
@@ -104,6 +110,8 @@ pub struct Node {
     transport: Transport,
     epoch: Instant,
     lookups: HashMap<u64, SyncSender<Result<Found, RouteError>>>,
+    /// Bytes of received messages not yet taken (see `TcpConfig::max_in_flight`).
+    in_flight: Rc<std::cell::Cell<usize>>,
     shared: Arc<Shared>,
     leave_limit: Duration,
 }
@@ -145,10 +153,28 @@ impl Node {
     /// println!("root {:?} after {} hops", found.root, found.hops);
     /// second.leave();
     /// ```
-    pub fn spawn(config: NodeConfig) -> io::Result<NodeHandle> {
+    pub fn spawn(mut config: NodeConfig) -> io::Result<NodeHandle> {
+        let key = match (config.key.take(), &config.data_dir) {
+            (Some(key), _) => key,
+            (None, Some(dir)) => NodeKey::load_or_create(dir).map_err(io::Error::other)?,
+            (None, None) => NodeKey::generate().map_err(io::Error::other)?,
+        };
+        let id = match config.id {
+            Some(chosen) if chosen != key.id() && !config.tcp.link.lab => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "id {chosen} is not the one this node's key gives ({}): a chosen id needs the lab option (--lab), here and at its peers",
+                        key.id()
+                    ),
+                ))
+            }
+            Some(chosen) => chosen,
+            None => key.id(),
+        };
+        config.key = Some(key);
         let listener = std::net::TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
-        let id = config.id.unwrap_or_else(|| Id::key(addr.to_string()));
         let me = NodeRef { id, addr };
         let (requests, requests_rx) = channel::unbounded();
         let shared = Arc::new(Shared {
@@ -288,20 +314,24 @@ impl Node {
             }
             Wake::Request(Some(NodeRequest::Leave)) => return Some(Stop::Leave),
             Wake::Request(Some(NodeRequest::Kill) | None) => return Some(Stop::Kill),
-            Wake::Net(NetInput::Message { from, msg }) => {
+            Wake::Net(NetInput::Message { from, msg, bytes }) => {
+                self.in_flight
+                    .set(self.in_flight.get().saturating_sub(bytes));
                 NetCounters::bump(&self.shared.counters.messages_in);
                 self.kbr.handle_message(now, from, msg);
             }
             Wake::Net(NetInput::PeerFailed {
                 addr,
                 generation,
+                reached,
                 reason,
             }) => {
                 tracing::info!("lost connection to peer {addr}: {reason}");
                 NetCounters::bump(&self.shared.counters.peer_failures);
-                self.transport.forget(addr, generation);
+                self.transport.forget(addr, generation, reached);
                 self.kbr.handle_peer_failed(now, addr);
             }
+            Wake::Net(NetInput::Dial { addr, id }) => self.transport.dial(addr, id),
             Wake::Timer => self.kbr.handle_timeout(now),
         }
         self.drain();
@@ -324,11 +354,11 @@ impl Node {
         while let Some(t) = self.kbr.poll_transmit() {
             match t.msg {
                 Message::RouteAck { .. } => acks.push(t),
-                _ => self.transport.send(t.to, &t.msg),
+                _ => self.transport.send(t.to, t.id, &t.msg),
             }
         }
         for t in acks {
-            self.transport.send(t.to, &t.msg);
+            self.transport.send(t.to, t.id, &t.msg);
         }
         while let Some(ev) = self.kbr.poll_event() {
             match ev {
@@ -388,14 +418,21 @@ fn run_thread(
         let tcp = Rc::new(config.tcp.clone());
         let counters = shared.counters.clone();
         let (inputs, net) = channel::bounded(1024);
-        let accept = accept_loop(
-            listener,
-            weak.clone(),
+        let key = config.key.clone().expect("spawn sets the key");
+        let book = SharedBook::default();
+        let in_flight = Rc::new(std::cell::Cell::new(0));
+        let incoming = Incoming::new(
+            me,
+            key.clone(),
             tcp.clone(),
             inputs.clone(),
             counters.clone(),
+            book.clone(),
+            in_flight.clone(),
         );
-        executor.spawn(accept).detach();
+        executor
+            .spawn(accept_loop(listener, weak.clone(), Rc::new(incoming)))
+            .detach();
         let leave_limit = tcp.connect_timeout + tcp.write_timeout;
         let peerlets = ManagerApp::new(Manager::new(ManagerConfig {
             limits: config.limits.clone(),
@@ -407,7 +444,12 @@ fn run_thread(
             Ok(policy) => peerlets.0.borrow_mut().set_trust(policy),
             Err(e) => tracing::error!("trust policy: {e}; this node runs no signed peerlets"),
         }
-        let mut kbr = Kbr::new(RoutingCore::new(config.core, me, &config.chord));
+        let mut secret = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut secret) {
+            tracing::error!("no randomness from the operating system: {e}");
+            return;
+        }
+        let mut kbr = Kbr::new(RoutingCore::new(config.core, me, &config.chord, secret));
         kbr.set_default_app(Box::new(peerlets.clone()));
         let tracer = Tracer::new();
         kbr.register(TRACE_APP, Box::new(tracer.clone()));
@@ -415,9 +457,10 @@ fn run_thread(
             kbr,
             peerlets,
             tracer,
-            transport: Transport::new(me, tcp, weak, inputs, counters),
+            transport: Transport::new(me, key, tcp, weak, inputs, counters, book),
             epoch: Instant::now(),
             lookups: HashMap::new(),
+            in_flight,
             shared: shared.clone(),
             leave_limit,
         };

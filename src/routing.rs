@@ -17,7 +17,22 @@ use crate::wire::{Message, NodeRef, RoutedMessage};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transmit {
     pub to: SocketAddr,
+    /// The node the core expects at `to`: the transport sends only if the
+    /// key it finds there gives this id. `None` for a bootstrap node, known
+    /// by its address alone.
+    pub id: Option<Id>,
     pub msg: Message,
+}
+
+impl Transmit {
+    /// `msg` for the node `to`, at its address.
+    pub fn to_node(to: NodeRef, msg: Message) -> Transmit {
+        Transmit {
+            to: to.addr,
+            id: Some(to.id),
+            msg,
+        }
+    }
 }
 
 /// Where a lookup ended.

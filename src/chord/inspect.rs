@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_peer_is_alive_after_it_spoke_and_unknown_once_quiet() {
-        let mut chord = Chord::new(node(1), Config::default());
+        let mut chord = Chord::new(node(1), Config::default(), [1; 32]);
         chord.create(Time::ZERO);
         let peer = node(2);
         assert_eq!(

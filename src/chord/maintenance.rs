@@ -20,10 +20,7 @@ impl Chord {
             // Alone, but someone notified us: a two-node ring.
             if let Some(p) = self.table.predecessor() {
                 self.table.set_successors([p], &[], |_| false);
-                self.transmits.push_back(super::Transmit {
-                    to: p.addr,
-                    msg: Message::Notify,
-                });
+                self.transmits.push_back(super::Transmit::to_node(p, Message::Notify));
             }
             return;
         }
@@ -39,10 +36,7 @@ impl Chord {
 
     fn ask_neighbors(&mut self, now: Time, to: NodeRef) {
         let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Stabilize { to });
-        self.transmits.push_back(super::Transmit {
-            to: to.addr,
-            msg: Message::GetNeighbors { req },
-        });
+        self.transmits.push_back(super::Transmit::to_node(to, Message::GetNeighbors { req }));
     }
 
     /// The successor answered stabilize.
@@ -69,18 +63,12 @@ impl Chord {
                 // A node joined between us and our successor: it is our new
                 // successor. Ask it right away, which also checks it is alive.
                 self.table.set_successors([p, from], successors, skip);
-                self.transmits.push_back(super::Transmit {
-                    to: p.addr,
-                    msg: Message::Notify,
-                });
+                self.transmits.push_back(super::Transmit::to_node(p, Message::Notify));
                 self.ask_neighbors(now, p);
             }
             None => {
                 self.table.set_successors([from], successors, skip);
-                self.transmits.push_back(super::Transmit {
-                    to: from.addr,
-                    msg: Message::Notify,
-                });
+                self.transmits.push_back(super::Transmit::to_node(from, Message::Notify));
             }
         }
     }
@@ -111,10 +99,7 @@ impl Chord {
         );
         if let Some(p) = self.table.predecessor() {
             let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Ping { to: p });
-            self.transmits.push_back(super::Transmit {
-                to: p.addr,
-                msg: Message::Ping { req },
-            });
+            self.transmits.push_back(super::Transmit::to_node(p, Message::Ping { req }));
         }
     }
 
@@ -248,10 +233,7 @@ impl Chord {
             self.table.set_successors(mine, successors, skip);
             let succ = self.table.successor();
             if succ.id != me.id {
-                self.transmits.push_back(super::Transmit {
-                    to: succ.addr,
-                    msg: Message::Notify,
-                });
+                self.transmits.push_back(super::Transmit::to_node(succ, Message::Notify));
             }
         }
         if was_predecessor {
@@ -266,12 +248,13 @@ impl Chord {
             Request::Stabilize { to } | Request::Ping { to } => self.peer_failed(now, to.addr),
             Request::Hop {
                 to,
+                id: to_id,
                 to_root,
                 msg,
                 attempt,
             } => {
                 if attempt + 1 < self.cfg.hop_attempts {
-                    self.send_hop_attempt(now, msg, to, to_root, attempt + 1);
+                    self.send_hop_attempt(now, msg, (to, to_id), to_root, attempt + 1);
                 } else {
                     // Puts this hop back before failing the peer, which
                     // re-routes every message that was on its way there.
@@ -279,6 +262,7 @@ impl Chord {
                         id,
                         Request::Hop {
                             to,
+                            id: to_id,
                             to_root,
                             msg,
                             attempt,
@@ -328,7 +312,7 @@ impl Chord {
             },
         );
         let msg = self.lookup_message(me.id, req, false);
-        self.send_hop_attempt(now, msg, bootstrap, false, self.cfg.hop_attempts);
+        self.send_hop_attempt(now, msg, (bootstrap, None), false, self.cfg.hop_attempts);
     }
 
     /// One join attempt through the bootstrap node failed (`why`, followed

@@ -66,6 +66,8 @@ enum Request {
     },
     Hop {
         to: SocketAddr,
+        /// The node expected at `to` (`None`: a bootstrap node).
+        id: Option<Id>,
         to_root: bool,
         msg: RoutedMessage,
         attempt: u32,
@@ -85,7 +87,11 @@ pub struct Chord {
     timers: TimerTable,
     requests: BTreeMap<u64, Request>,
     deadlines: BTreeSet<(Time, u64)>,
-    next_req: u64,
+    /// Request ids: SHA-256 of a secret and a counter, so a peer that saw
+    /// some cannot guess the next (and forge an answer to it).
+    req_secret: [u8; 32],
+    req_counter: u64,
+    req_pool: Vec<u64>,
     next_finger: usize,
     dead: BTreeMap<SocketAddr, Time>,
     /// When each peer in the routing table last sent us anything (see
@@ -99,7 +105,9 @@ pub struct Chord {
 }
 
 impl Chord {
-    pub fn new(me: NodeRef, cfg: Config) -> Chord {
+    /// A node `me` whose request ids come from `secret` (the node draws it
+    /// from the operating system; the simulator from its seed).
+    pub fn new(me: NodeRef, cfg: Config, secret: [u8; 32]) -> Chord {
         Chord {
             table: RoutingTable::new(me, cfg.successors),
             cfg,
@@ -107,7 +115,9 @@ impl Chord {
             timers: TimerTable::default(),
             requests: BTreeMap::new(),
             deadlines: BTreeSet::new(),
-            next_req: me.id.high_u64() | 1,
+            req_secret: secret,
+            req_counter: 0,
+            req_pool: Vec::new(),
             next_finger: 0,
             dead: BTreeMap::new(),
             heard: BTreeMap::new(),
@@ -185,7 +195,7 @@ impl Chord {
                     predecessor,
                     successors: successors.clone(),
                 };
-                self.transmits.push_back(Transmit { to: n.addr, msg });
+                self.transmits.push_back(Transmit::to_node(*n, msg));
             }
         }
         self.phase = Phase::Left;
@@ -219,30 +229,35 @@ impl Chord {
         match msg {
             Message::Hello { .. } => {}
             Message::Route { hop, to_root, msg } => {
-                self.transmits.push_back(Transmit {
-                    to: from.addr,
-                    msg: Message::RouteAck { hop },
-                });
+                self.transmits.push_back(Transmit::to_node(from, Message::RouteAck { hop }));
                 self.on_route(now, from, to_root, msg);
             }
+            // Answers count only from the node they were asked of.
             Message::RouteAck { hop } => {
-                if matches!(self.requests.get(&hop), Some(Request::Hop { .. })) {
+                // (The join's first hop goes to a bootstrap node known by
+                // address alone, which may call itself by another.)
+                if matches!(self.requests.get(&hop),
+                    Some(Request::Hop { to, id, .. }) if *to == from.addr || id.is_none())
+                {
                     self.requests.remove(&hop);
                 }
             }
             Message::FoundRoot {
                 req, root, hops, ..
-            } => self.on_found_root(now, req, root, hops),
+            } => {
+                // The root answers for itself: nobody else may say where a
+                // lookup ended.
+                if root == from {
+                    self.on_found_root(now, req, root, hops);
+                }
+            }
             Message::GetNeighbors { req } => {
                 let reply = Message::Neighbors {
                     req,
                     predecessor: self.table.predecessor(),
                     successors: self.table.successors().to_vec(),
                 };
-                self.transmits.push_back(Transmit {
-                    to: from.addr,
-                    msg: reply,
-                });
+                self.transmits.push_back(Transmit::to_node(from, reply));
             }
             Message::Neighbors {
                 req,
@@ -251,13 +266,10 @@ impl Chord {
             } => self.on_neighbors(now, from, req, predecessor, &successors),
             Message::Notify => self.on_notify(now, from),
             Message::Ping { req } => {
-                self.transmits.push_back(Transmit {
-                    to: from.addr,
-                    msg: Message::Pong { req },
-                });
+                self.transmits.push_back(Transmit::to_node(from, Message::Pong { req }));
             }
             Message::Pong { req } => {
-                if matches!(self.requests.get(&req), Some(Request::Ping { .. })) {
+                if matches!(self.requests.get(&req), Some(Request::Ping { to }) if *to == from) {
                     self.requests.remove(&req);
                 }
             }
@@ -322,8 +334,24 @@ impl Chord {
     }
 
     fn fresh_req(&mut self) -> u64 {
-        self.next_req = self.next_req.wrapping_add(2);
-        self.next_req
+        loop {
+            if self.req_pool.is_empty() {
+                use sha2::{Digest, Sha256};
+                self.req_counter += 1;
+                let digest = Sha256::new()
+                    .chain_update(self.req_secret)
+                    .chain_update(self.req_counter.to_be_bytes())
+                    .finalize();
+                for word in digest.chunks_exact(8) {
+                    let id = u64::from_be_bytes(word.try_into().expect("8 bytes"));
+                    self.req_pool.push(id | 1);
+                }
+            }
+            let id = self.req_pool.pop().expect("refilled");
+            if !self.requests.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     fn wait_for(&mut self, now: Time, timeout: std::time::Duration, req: Request) -> u64 {

@@ -24,14 +24,14 @@ impl Chord {
             });
             return;
         }
-        self.send_hop_attempt(now, msg, next.addr, to_root, 0);
+        self.send_hop_attempt(now, msg, (next.addr, Some(next.id)), to_root, 0);
     }
 
     pub(super) fn send_hop_attempt(
         &mut self,
         now: Time,
         msg: RoutedMessage,
-        to: SocketAddr,
+        (to, id): (SocketAddr, Option<Id>),
         to_root: bool,
         attempt: u32,
     ) {
@@ -50,6 +50,7 @@ impl Chord {
             now + self.cfg.hop_timeout,
             Request::Hop {
                 to,
+                id,
                 to_root,
                 msg,
                 attempt,
@@ -57,6 +58,7 @@ impl Chord {
         );
         self.transmits.push_back(Transmit {
             to,
+            id,
             msg: Message::Route {
                 hop,
                 to_root,
@@ -130,14 +132,14 @@ impl Chord {
                         hops: msg.hops,
                         user,
                     };
-                    self.transmits.push_back(Transmit {
-                        to: msg.source.addr,
-                        msg: answer,
-                    });
+                    // To the source as the message names it: the transport
+                    // sends only if the key there gives the source's id.
+                    self.transmits
+                        .push_back(Transmit::to_node(msg.source, answer));
                 }
             }
             NextHop::Forward { node, to_root } => {
-                self.send_hop_attempt(now, msg, node.addr, to_root, 0)
+                self.send_hop_attempt(now, msg, (node.addr, Some(node.id)), to_root, 0)
             }
         }
     }

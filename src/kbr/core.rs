@@ -52,9 +52,10 @@ impl From<Chord> for RoutingCore {
 impl RoutingCore {
     /// A core of `kind` for node `me`; `chord` holds the periods and
     /// timeouts (a core reads the ones it has).
-    pub fn new(kind: CoreKind, me: NodeRef, chord: &Config) -> RoutingCore {
+    /// `secret` seeds the core's request ids (see [`Chord::new`]).
+    pub fn new(kind: CoreKind, me: NodeRef, chord: &Config, secret: [u8; 32]) -> RoutingCore {
         match kind {
-            CoreKind::Chord => RoutingCore::Chord(Chord::new(me, chord.clone())),
+            CoreKind::Chord => RoutingCore::Chord(Chord::new(me, chord.clone(), secret)),
         }
     }
 

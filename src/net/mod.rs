@@ -7,13 +7,17 @@
 //! connections and checks what they send; [`connection`] reads frames off
 //! one stream with the limits that keep a node safe from bad or slow peers.
 //! [`identity`] is a node's key pair and the id it gives; [`secure`] the
-//! handshake and encrypted records every connection starts with.
+//! handshake and encrypted records every connection starts with; [`book`]
+//! which key this node found at which address; [`warn`] rate-limits the
+//! warnings a peer can cause.
 
+pub mod book;
 pub mod connection;
 pub mod identity;
 pub mod incoming;
 pub mod secure;
 pub mod tcp;
+pub mod warn;
 
 pub use connection::{FrameReader, ReadError};
 pub use identity::NodeKey;

@@ -51,7 +51,7 @@ impl Manager {
             return;
         };
         p.stats.calls_out += 1;
-        let call = self.fresh_call_id();
+        let call = Manager::fresh_call_id(api);
         let target = match &req.app {
             CallTarget::App(a) => Ok(*a),
             CallTarget::Name(name) => self

@@ -254,7 +254,6 @@ pub struct Manager {
     pub(super) code_store: CodeStore,
     pub(super) peerlets: BTreeMap<AppId, Peerlet>,
     pub(super) calls: BTreeMap<u64, OutCall>,
-    next_call: u64,
     reports: VecDeque<String>,
     /// The console line waiting on a remote call, if any (see `console.rs`).
     pub(super) console_waiting: Option<ConsoleWaiting>,
@@ -283,7 +282,6 @@ impl Manager {
             code_store: CodeStore::new(cfg.deploy.store_quota, cfg.deploy.replicas),
             peerlets: BTreeMap::new(),
             calls: BTreeMap::new(),
-            next_call: 0,
             reports: VecDeque::new(),
             console_waiting: None,
             node_share: node_bucket(cfg.peerlets_share),
@@ -494,8 +492,9 @@ impl Manager {
         }
     }
 
-    pub(super) fn fresh_call_id(&mut self) -> u64 {
-        self.next_call += 1;
-        self.next_call
+    /// Call and fetch ids come from the routing core's unpredictable ids:
+    /// a peer cannot forge the reply to a call it did not see.
+    pub(super) fn fresh_call_id(api: &mut Api<'_>) -> u64 {
+        api.fresh_id()
     }
 }

@@ -148,7 +148,8 @@ impl SimNet {
             id,
             addr: Self::addr_for(i),
         };
-        let kbr = Kbr::new(RoutingCore::new(self.cfg.core, me, &self.cfg.chord));
+        let secret = sim_secret(self.cfg.seed, &me);
+        let kbr = Kbr::new(RoutingCore::new(self.cfg.core, me, &self.cfg.chord, secret));
         self.nodes.push(SimNode {
             kbr,
             alive: true,
@@ -410,4 +411,15 @@ fn hash_addr(a: SocketAddr) -> u64 {
         std::net::IpAddr::V6(v6) => u128::from(v6) as u64,
     };
     (ip << 16) ^ a.port() as u64
+}
+
+/// A simulated node's request-id secret: from the run's seed, so a run is
+/// the same for the same seed.
+fn sim_secret(seed: u64, me: &NodeRef) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(seed.to_be_bytes())
+        .chain_update(me.id.0)
+        .finalize()
+        .into()
 }

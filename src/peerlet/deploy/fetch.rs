@@ -15,7 +15,7 @@ impl Manager {
     /// Sends the next request for code `hash`: the store on even attempts
     /// (and always, if there is no origin), the origin on odd ones.
     pub(in crate::peerlet) fn ask(&mut self, api: &mut Api<'_>, hash: [u8; 32]) {
-        let req = self.fresh_call_id();
+        let req = Manager::fresh_call_id(api);
         let timeout = self.cfg.deploy.fetch_timeout;
         let me = api.id().id;
         let Some(f) = self.deploy.fetches.get_mut(&hash) else {
