@@ -17,7 +17,7 @@ use serde_bytes::ByteBuf;
 use crate::id::{AppId, Id};
 
 /// Bumped whenever a node of one version can no longer talk to another.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default largest frame accepted or sent: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;

@@ -1,6 +1,7 @@
-//! A `peerlet node` process fed bad input on fresh connections closes each
-//! of them with exactly one warning naming the reason, and keeps serving: a
-//! second node's lookups through it succeed throughout.
+//! A `peerlet node` process fed bad input on fresh connections (before,
+//! in and after the handshake) closes each of them with exactly one warning
+//! naming the reason, and keeps serving: a second node's lookups through it
+//! succeed throughout.
 
 #![forbid(unsafe_code)]
 
@@ -12,10 +13,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::wire_peer::{chosen_id, WirePeer};
 use common::{eventually, lookups_match_oracle, random_keys, spawn_fast, NodeProcess};
-use peerlet::id::Id;
+use peerlet::net::secure;
 use peerlet::node::NodeHandle;
-use peerlet::wire::{encode_frame, Message, NodeRef, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
+use peerlet::wire::{encode_frame, Message, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
 struct Target {
     proc: NodeProcess,
@@ -83,6 +85,35 @@ fn feed(target: &Target, bytes: &[u8], end: bool) -> std::net::SocketAddr {
     local
 }
 
+/// Sends `bytes` as the plaintext of records on a new secure link (then
+/// half-closes if `end`), and asserts the node closes it.
+fn feed_sealed(target: &Target, peer: &WirePeer, bytes: &[u8], end: bool) -> std::net::SocketAddr {
+    let mut link = peer.link(target.proc.me.addr).expect("handshake");
+    let local = link.stream.local_addr().unwrap();
+    link.send_frame(bytes).expect("write");
+    if end {
+        link.stream.shutdown(Shutdown::Write).expect("half-close");
+    }
+    assert_closed(&mut link.stream);
+    local
+}
+
+/// Opens a link whose handshake carries `hello`, and asserts the node
+/// closes it.
+fn feed_hello(target: &Target, peer: &WirePeer, hello: &[u8]) -> std::net::SocketAddr {
+    let s = TcpStream::connect(target.proc.me.addr).expect("connect");
+    let local = s.local_addr().unwrap();
+    let mut conn = async_net::TcpStream::try_from(s.try_clone().unwrap()).unwrap();
+    let shook = smol::block_on(secure::initiate_with(&mut conn, &peer.key, hello, &peer.settings));
+    if let Err(e) = shook {
+        panic!("our side of the handshake completes: {e}");
+    }
+    drop(conn);
+    s.set_nonblocking(false).unwrap();
+    assert_closed(&mut s.try_clone().unwrap());
+    local
+}
+
 fn assert_closed(s: &mut TcpStream) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 64];
@@ -93,55 +124,86 @@ fn assert_closed(s: &mut TcpStream) {
     }
 }
 
-fn hello(version: u32) -> Vec<u8> {
-    let node = NodeRef {
-        id: Id::key("intruder"),
-        addr: "127.0.0.1:9".parse().unwrap(),
+fn hello(peer: &WirePeer, version: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let hello = Message::Hello {
+        version,
+        node: peer.me,
     };
-    encode_frame(&Message::Hello { version, node }, DEFAULT_MAX_FRAME).unwrap()
+    ciborium::into_writer(&hello, &mut out).unwrap();
+    out
 }
 
 #[test]
 fn bad_input_closes_only_that_connection_with_one_warning_each() {
     let mut target = Target::start();
+    let peer = WirePeer::start();
     target.still_serves(1);
 
-    let mut garbage = vec![0, 0, 0, 8];
-    garbage.extend([0xff; 8]);
-    let peer = feed(&target, &garbage, false);
-    target.expect_one_line(peer, "does not decode");
+    // Not a handshake at all.
+    let conn = feed(&target, &[0xff, 0xff, 1, 2, 3], false);
+    target.expect_one_line(conn, "too large");
     target.still_serves(2);
 
-    let oversize = (2u32 << 20).to_be_bytes();
-    let peer = feed(&target, &oversize, false);
-    target.expect_one_line(peer, "exceeds the maximum");
-    target.still_serves(3);
-
-    let frame = hello(PROTOCOL_VERSION);
-    let peer = feed(&target, &frame[..frame.len() - 3], true);
-    target.expect_one_line(peer, "ended early");
-    target.still_serves(4);
-
+    // Handshakes that prove a key but say the wrong thing.
     let notify = encode_frame(&Message::Notify, DEFAULT_MAX_FRAME).unwrap();
-    let peer = feed(&target, &notify, false);
-    target.expect_one_line(peer, "expected hello first, got notify");
-    target.still_serves(5);
-
-    let peer = feed(&target, &hello(PROTOCOL_VERSION + 98), false);
+    let conn = feed_hello(&target, &peer, &notify[4..]);
+    target.expect_one_line(conn, "expected hello first, got notify");
+    let conn = feed_hello(&target, &peer, &hello(&peer, PROTOCOL_VERSION + 98));
     let versions = format!(
         "version {}, we speak {PROTOCOL_VERSION}",
         PROTOCOL_VERSION + 98
     );
-    target.expect_one_line(peer, &versions);
+    target.expect_one_line(conn, &versions);
+    let mut liar = peer.me;
+    liar.id = chosen_id("a place on the ring I want");
+    let claim = secure::hello_payload(liar);
+    let conn = feed_hello(&target, &peer, &claim);
+    target.expect_one_line(conn, "need --lab");
+    // Another node's address: the key there is not ours.
+    let mut thief = peer.me;
+    thief.addr = target.other.addr();
+    let conn = feed_hello(&target, &peer, &secure::hello_payload(thief));
+    target.expect_one_line(conn, "another key answers there");
+    target.still_serves(3);
+
+    // Bad frames inside good records.
+    let mut garbage = vec![0, 0, 0, 8];
+    garbage.extend([0xff; 8]);
+    let conn = feed_sealed(&target, &peer, &garbage, false);
+    target.expect_one_line(conn, "does not decode");
+    target.still_serves(4);
+
+    let oversize = (2u32 << 20).to_be_bytes();
+    let conn = feed_sealed(&target, &peer, &oversize, false);
+    target.expect_one_line(conn, "exceeds the maximum");
+    target.still_serves(5);
+
+    let frame = encode_frame(&Message::Ping { req: 1 }, DEFAULT_MAX_FRAME).unwrap();
+    let conn = feed_sealed(&target, &peer, &frame[..frame.len() - 3], true);
+    target.expect_one_line(conn, "ended early");
     target.still_serves(6);
 
-    // One byte a second of a valid hello: the frame never completes in time.
-    let mut slow = TcpStream::connect(target.proc.me.addr).expect("connect");
-    let peer = slow.local_addr().unwrap();
+    // A record changed on the way.
+    let mut link = peer.link(target.proc.me.addr).expect("handshake");
+    let conn = link.stream.local_addr().unwrap();
+    let mut records = link.sealer.sealed(&frame);
+    let last = records.len() - 1;
+    records[last] ^= 0x40;
+    link.stream.write_all(&records).unwrap();
+    assert_closed(&mut link.stream);
+    target.expect_one_line(conn, "failed authentication");
+    target.still_serves(7);
+
+    // One byte a second of a record: it never completes in time.
+    let link = peer.link(target.proc.me.addr).expect("handshake");
+    let mut slow = link.stream;
+    let mut sealer = link.sealer;
+    let conn = slow.local_addr().unwrap();
     let trickle = std::thread::spawn(move || {
         slow.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let start = Instant::now();
-        for byte in hello(PROTOCOL_VERSION) {
+        for byte in sealer.sealed(&frame) {
             if slow.write_all(&[byte]).is_err() {
                 return start.elapsed();
             }
@@ -156,9 +218,9 @@ fn bad_input_closes_only_that_connection_with_one_warning_each() {
         }
         panic!("the slow connection was never closed");
     });
-    target.still_serves(7);
+    target.still_serves(8);
     let took = trickle.join().expect("trickle thread");
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
-    target.expect_one_line(peer, "too slow");
-    target.still_serves(8);
+    target.expect_one_line(conn, "not complete");
+    target.still_serves(9);
 }

@@ -104,7 +104,8 @@ fn builder<'a>(key: &'a NodeKey, prologue: &'a [u8]) -> Result<snow::Builder<'a>
         .prologue(prologue)
 }
 
-fn hello_payload(me: NodeRef) -> Vec<u8> {
+/// The hello a node sends inside the handshake: CBOR of [`Message::Hello`].
+pub fn hello_payload(me: NodeRef) -> Vec<u8> {
     let mut out = Vec::new();
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,
@@ -164,6 +165,17 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     me: NodeRef,
     settings: &LinkSettings,
 ) -> Result<(Sealer, PeerIdentity), HandshakeError> {
+    initiate_with(stream, key, &hello_payload(me), settings).await
+}
+
+/// [`initiate`] with any bytes in place of the hello: for tests and the
+/// fuzzer, which play peers that lie.
+pub async fn initiate_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    key: &NodeKey,
+    hello: &[u8],
+    settings: &LinkSettings,
+) -> Result<(Sealer, PeerIdentity), HandshakeError> {
     let prologue = settings.prologue();
     let mut hs = builder(key, &prologue)?.build_initiator()?;
     let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
@@ -174,7 +186,7 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     let n = hs.read_message(&msg, &mut payload)?;
     let remote = hs.get_remote_static().unwrap_or_default().to_vec();
     let peer = check_claim(&remote, &payload[..n], settings)?;
-    let n = hs.write_message(&hello_payload(me), &mut buf)?;
+    let n = hs.write_message(hello, &mut buf)?;
     write_message(stream, &buf[..n]).await?;
     let state = hs.into_transport_mode()?;
     let sealer = Sealer {

@@ -10,6 +10,7 @@ pub mod repl;
 pub mod samples;
 pub mod sim;
 pub mod values;
+pub mod wire_peer;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
