@@ -49,13 +49,29 @@ fn main() {
     let only = std::env::var("TCP_HOPS_ONLY").ok();
     let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     if run("threads") {
-        let (per_hop, mean_hops, rtt) = routed_per_hop(&mut echo);
+        let (per_hop, mean_hops, rtt) = routed_per_hop(&mut echo, false);
         report(
             &format!("{NODES} nodes in this process (one thread each)"),
             &per_hop,
             mean_hops,
             &rtt,
         );
+        // The same ring with records left unencrypted (handshakes as
+        // always): what encryption costs per hop.
+        let (plain, mean_hops, rtt) = routed_per_hop(&mut echo, true);
+        report(
+            &format!("{NODES} nodes in this process, records not encrypted"),
+            &plain,
+            mean_hops,
+            &rtt,
+        );
+        println!(
+            "secure links: per hop median {} sealed / {} plaintext records = {:.3} (goal <= 1.1)",
+            us(median(&per_hop)),
+            us(median(&plain)),
+            median(&per_hop).as_secs_f64() / median(&plain).as_secs_f64()
+        );
+        handshakes::report(&mut echo);
     }
     if run("procs") {
         let (per_hop, mean_hops, rtt) = procs::routed_per_hop(&mut echo);
@@ -102,6 +118,7 @@ fn report(ring: &str, per_hop: &[Duration], mean_hops: f64, rtt: &[Duration]) {
     );
 }
 
+mod handshakes;
 mod procs;
 mod relay;
 
@@ -139,10 +156,11 @@ impl Application for Recorder {
 /// Per-hop latency of messages routed one at a time to random keys from
 /// random nodes of a converged ring; also mean hops, and echo round trips
 /// taken between the messages.
-fn routed_per_hop(echo: &mut procs::Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
+fn routed_per_hop(echo: &mut procs::Echo, plaintext: bool) -> (Vec<Duration>, f64, Vec<Duration>) {
     let cfg = |join| {
         let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
         c.join = join;
+        c.tcp.link.plaintext = plaintext;
         c
     };
     let first = Node::spawn(cfg(None)).expect("spawn");

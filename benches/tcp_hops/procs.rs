@@ -50,7 +50,8 @@ pub(super) fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, Socket
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .expect("address line");
-    let addr = line.trim().parse().expect("an address");
+    // Nodes print their id after their address.
+    let addr = line.split_whitespace().next().and_then(|a| a.parse().ok()).expect("an address");
     (ChildGuard(child), addr)
 }
 
@@ -157,7 +158,7 @@ pub fn serve_node() {
     node.wait_joined(Duration::from_secs(30)).expect("joined");
     node.call(|kbr, _| kbr.register(app(), Box::new(HopEcho { answers: None })))
         .expect("register");
-    println!("{}", node.addr());
+    println!("{} {}", node.addr(), node.id());
     until_parent_goes();
     node.kill();
 }
@@ -166,14 +167,16 @@ pub fn serve_node() {
 /// in-process node by round trips; also the mean hops there, and echo
 /// round trips taken between the messages.
 pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
-    let (first, boot) = start("node", None);
+    let (first, boot) = start_node(None);
     let mut children = vec![first];
     let mut ring = Vec::new();
     for _ in 1..NODES {
-        let (c, addr) = start("node", Some(boot));
+        let (c, node) = start_node(Some(boot.addr));
         children.push(c);
-        ring.push(addr);
+        ring.push(node);
     }
+    let boot_ref = boot;
+    let boot = boot.addr;
     let mut cfg = NodeConfig::new("127.0.0.1:0".parse().unwrap());
     cfg.join = Some(boot);
     let me: NodeHandle = Node::spawn(cfg).expect("spawn");
@@ -181,9 +184,18 @@ pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
     let (tx, answers) = mpsc::channel();
     me.call(move |kbr, _| kbr.register(app(), Box::new(HopEcho { answers: Some(tx) })))
         .expect("register");
-    let mut nodes: Vec<NodeRef> = ring.iter().chain([&boot]).map(|a| node_ref(*a)).collect();
+    let mut nodes: Vec<NodeRef> = ring.iter().copied().chain([boot_ref]).collect();
     nodes.push(me.me());
     wait_converged_from(&[&me], &nodes);
+    let mut rss: Vec<u64> = children.iter().map(|c| rss_kib(c.0.id())).collect();
+    rss.sort();
+    println!(
+        "idle node process (secure links to its peers, no peerlets), VmRSS: median {} KiB (min {}, max {}) over {}",
+        rss[rss.len() / 2],
+        rss[0],
+        rss[rss.len() - 1],
+        rss.len()
+    );
     let mut rng = Rng::new(43);
     let (mut per_hop, mut hops_total, mut rtts) = (Vec::new(), 0u64, Vec::new());
     for _ in 0..MESSAGES {
@@ -218,10 +230,35 @@ pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
     (per_hop, mean_hops, rtts)
 }
 
-/// Nodes are named by the key of their address, as `peerlet node` does.
-fn node_ref(addr: SocketAddr) -> NodeRef {
-    NodeRef {
-        id: peerlet::id::Id::key(addr.to_string()),
-        addr,
+/// Starts a node child and reads its address and id.
+fn start_node(join: Option<SocketAddr>) -> (ChildGuard, NodeRef) {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.env("TCP_HOPS_ROLE", "node");
+    if let Some(j) = join {
+        cmd.env("TCP_HOPS_JOIN", j.to_string());
     }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start child");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("address line");
+    let mut words = line.split_whitespace();
+    let addr = words.next().and_then(|a| a.parse().ok()).expect("an address");
+    let id = words.next().and_then(|i| i.parse().ok()).expect("an id");
+    (ChildGuard(child), NodeRef { id, addr })
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }

@@ -165,6 +165,8 @@ fn start_nodes(
         }
         let mut cfg = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
         cfg.join = nodes.first().map(|n| n.addr());
+        // Lab mode, so a node started by hand with --id --lab may join.
+        cfg.tcp.link.lab = true;
         cfg.data_dir = Some(node_dir);
         cfg.trust_files = vec![pub_key.to_path_buf()];
         args.tuning.apply(&mut cfg);

@@ -32,9 +32,16 @@ pub struct Args {
     /// control socket (for `peerlet repl`) is DIR/control.sock.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The node's ring id (40 hex digits); default: the key of its address.
-    #[arg(long)]
+    /// The node's ring id (40 hex digits), chosen by hand: needs --lab
+    /// here and at its peers. Default: the id its key gives (the key is
+    /// kept in DATA/node.key, or fresh each start without --data).
+    #[arg(long, requires = "lab")]
     pub id: Option<Id>,
+    /// Lab mode, for teaching and tests: accept peers whose ids are chosen
+    /// (--id) rather than given by their keys. Links stay encrypted and
+    /// addresses are still checked. `demo` and `testnet` run in lab mode.
+    #[arg(long)]
+    pub lab: bool,
     /// The routing core this node runs (all nodes of a ring run the same).
     #[arg(long, default_value = "chord", value_name = "NAME")]
     pub core: CoreKind,
@@ -171,6 +178,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = NodeConfig::new(args.listen);
     cfg.join = args.join;
     cfg.id = args.id;
+    cfg.tcp.link.lab = args.lab;
     cfg.core = args.core;
     cfg.data_dir = args.data.clone();
     // Fail here, with the reason, rather than in the node thread.
@@ -179,7 +187,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     args.tuning.apply(&mut cfg);
     // With the console on this terminal, Ctrl-C interrupts its line instead.
     let stop = super::stop_signals(!args.repl)?;
-    let node = Node::spawn(cfg).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let node = Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
     // Joining retries on its own (join_attempts) until it succeeds or fails
     // for good; a signal meanwhile stops the node at once.
     loop {

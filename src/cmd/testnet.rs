@@ -47,6 +47,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
         let mut cfg = NodeConfig::new(listen);
         cfg.join = nodes.first().map(|n| n.addr());
+        // Lab mode, so a node started by hand with --id --lab may join.
+        cfg.tcp.link.lab = true;
         args.tuning.apply(&mut cfg);
         cfg.trust_files = args.trust.clone();
         let node =
