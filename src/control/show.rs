@@ -103,14 +103,18 @@ pub fn apps(m: &Manager) -> String {
 /// Transport counters, queue depths, and the last few peerlet reports.
 pub fn stats(s: &NodeStats, q: &QueueDepths, m: &Manager) -> String {
     let mut out = format!(
-        "messages in {}, out {}; bytes in {}, out {}; dropped (queue full) {}; bad frames {}; peer failures {}",
+        "messages in {}, out {}; bytes in {}, out {}; dropped (queue full) {}; bad frames {}; peer failures {}\n\
+         connections refused {}; handshakes refused {}; dropped (unreachable or not the node expected) {}",
         s.messages_in,
         s.messages_out,
         s.bytes_in,
         s.bytes_out,
         s.dropped_queue_full,
         s.bad_frames,
-        s.peer_failures
+        s.peer_failures,
+        s.refused_connections,
+        s.refused_handshakes,
+        s.dropped_unreachable
     );
     let peerlets = m.peerlet_time();
     let _ = write!(

@@ -62,6 +62,14 @@ pub struct NodeStats {
     pub bad_frames: u64,
     /// Outgoing connections that failed (each reported to the core).
     pub peer_failures: u64,
+    /// Connections refused at accept, over a cap.
+    pub refused_connections: u64,
+    /// Handshakes that failed or were refused (bad handshake, a chosen id
+    /// without lab mode, an address that belongs to another key).
+    pub refused_handshakes: u64,
+    /// Messages not sent: to an address that could not be reached a moment
+    /// ago, or where another node than the one expected answers.
+    pub dropped_unreachable: u64,
     /// Time the node's thread spent working, peerlets included.
     pub busy: Duration,
 }
@@ -310,6 +318,9 @@ impl NodeHandle {
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             bad_frames: c.bad_frames.load(Ordering::Relaxed),
             peer_failures: c.peer_failures.load(Ordering::Relaxed),
+            refused_connections: c.refused_connections.load(Ordering::Relaxed),
+            refused_handshakes: c.refused_handshakes.load(Ordering::Relaxed),
+            dropped_unreachable: c.dropped_unreachable.load(Ordering::Relaxed),
             busy: Duration::from_micros(self.shared.busy_us.load(Ordering::Relaxed)),
         }
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod answering;
+pub mod attack;
 pub mod deploy;
 pub mod hostile;
 pub mod repl;
