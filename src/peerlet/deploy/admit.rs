@@ -105,6 +105,23 @@ impl Manager {
         let hash = loc.hash;
         let fresh = !self.deploy.fetches.contains_key(&hash);
         let queue_max = self.cfg.deploy.queue;
+        let fetches_max = self.cfg.deploy.max_fetches;
+        if fresh && self.deploy.fetches.len() >= fetches_max {
+            self.deploy.dropped += 1;
+            // The first, then every 1000th: a flood must not flood the log.
+            if self.deploy.dropped % 1000 == 1 {
+                let line = format!(
+                    "app {app}: {fetches_max} code fetches already under way; a message naming code {} dropped ({} dropped so far)",
+                    hex(&hash[..8]),
+                    self.deploy.dropped
+                );
+                self.report(line);
+            }
+            if let Held::Forward(msg, _) = held {
+                api.resume_route(msg, None);
+            }
+            return;
+        }
         let fetch = self.deploy.fetches.entry(hash).or_insert_with(|| Fetch {
             locator: loc,
             app,

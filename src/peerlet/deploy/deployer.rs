@@ -26,6 +26,9 @@ pub struct DeployConfig {
     pub replicas: usize,
     /// Bytes of packages kept for the overlay's code store.
     pub store_quota: usize,
+    /// Code hashes fetched at once; a message naming one more unknown hash
+    /// is not held (a flood of fresh hashes costs nothing lasting).
+    pub max_fetches: usize,
 }
 
 impl Default for DeployConfig {
@@ -37,6 +40,7 @@ impl Default for DeployConfig {
             backoff: Duration::from_millis(250),
             replicas: DEFAULT_REPLICAS,
             store_quota: DEFAULT_QUOTA,
+            max_fetches: 64,
         }
     }
 }
