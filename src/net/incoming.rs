@@ -97,6 +97,7 @@ impl Incoming {
         }
         conns.total += 1;
         conns.per_ip.insert(ip, (n + 1, handshakes + 1));
+        NetCounters::bump(&self.counters.connections_in);
         Ok(Slot {
             incoming: self.clone(),
             ip,
@@ -133,6 +134,8 @@ impl Drop for Slot {
         self.handshake_done();
         let mut conns = self.incoming.conns.borrow_mut();
         conns.total -= 1;
+        let open = &self.incoming.counters.connections_in;
+        open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(e) = conns.per_ip.get_mut(&self.ip) {
             e.0 -= 1;
             if e.0 == 0 {

@@ -149,6 +149,8 @@ pub struct NetCounters {
     pub dropped_queue_full: AtomicU64,
     pub bad_frames: AtomicU64,
     pub peer_failures: AtomicU64,
+    /// Accepted connections open now (a gauge, not a counter).
+    pub connections_in: AtomicU64,
     /// Connections refused at accept (over a connection cap).
     pub refused_connections: AtomicU64,
     /// Handshakes that failed or were refused (wrong key, chosen id, the

@@ -62,6 +62,8 @@ pub struct NodeStats {
     pub bad_frames: u64,
     /// Outgoing connections that failed (each reported to the core).
     pub peer_failures: u64,
+    /// Accepted connections open now.
+    pub connections_in: u64,
     /// Connections refused at accept, over a cap.
     pub refused_connections: u64,
     /// Handshakes that failed or were refused (bad handshake, a chosen id
@@ -318,6 +320,7 @@ impl NodeHandle {
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             bad_frames: c.bad_frames.load(Ordering::Relaxed),
             peer_failures: c.peer_failures.load(Ordering::Relaxed),
+            connections_in: c.connections_in.load(Ordering::Relaxed),
             refused_connections: c.refused_connections.load(Ordering::Relaxed),
             refused_handshakes: c.refused_handshakes.load(Ordering::Relaxed),
             dropped_unreachable: c.dropped_unreachable.load(Ordering::Relaxed),
