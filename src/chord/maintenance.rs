@@ -20,7 +20,8 @@ impl Chord {
             // Alone, but someone notified us: a two-node ring.
             if let Some(p) = self.table.predecessor() {
                 self.table.set_successors([p], &[], |_| false);
-                self.transmits.push_back(super::Transmit::to_node(p, Message::Notify));
+                self.transmits
+                    .push_back(super::Transmit::to_node(p, Message::Notify));
             }
             return;
         }
@@ -36,7 +37,8 @@ impl Chord {
 
     fn ask_neighbors(&mut self, now: Time, to: NodeRef) {
         let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Stabilize { to });
-        self.transmits.push_back(super::Transmit::to_node(to, Message::GetNeighbors { req }));
+        self.transmits
+            .push_back(super::Transmit::to_node(to, Message::GetNeighbors { req }));
     }
 
     /// The successor answered stabilize.
@@ -63,12 +65,14 @@ impl Chord {
                 // A node joined between us and our successor: it is our new
                 // successor. Ask it right away, which also checks it is alive.
                 self.table.set_successors([p, from], successors, skip);
-                self.transmits.push_back(super::Transmit::to_node(p, Message::Notify));
+                self.transmits
+                    .push_back(super::Transmit::to_node(p, Message::Notify));
                 self.ask_neighbors(now, p);
             }
             None => {
                 self.table.set_successors([from], successors, skip);
-                self.transmits.push_back(super::Transmit::to_node(from, Message::Notify));
+                self.transmits
+                    .push_back(super::Transmit::to_node(from, Message::Notify));
             }
         }
     }
@@ -99,7 +103,8 @@ impl Chord {
         );
         if let Some(p) = self.table.predecessor() {
             let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Ping { to: p });
-            self.transmits.push_back(super::Transmit::to_node(p, Message::Ping { req }));
+            self.transmits
+                .push_back(super::Transmit::to_node(p, Message::Ping { req }));
         }
     }
 
@@ -233,7 +238,8 @@ impl Chord {
             self.table.set_successors(mine, successors, skip);
             let succ = self.table.successor();
             if succ.id != me.id {
-                self.transmits.push_back(super::Transmit::to_node(succ, Message::Notify));
+                self.transmits
+                    .push_back(super::Transmit::to_node(succ, Message::Notify));
             }
         }
         if was_predecessor {

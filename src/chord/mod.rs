@@ -229,7 +229,8 @@ impl Chord {
         match msg {
             Message::Hello { .. } => {}
             Message::Route { hop, to_root, msg } => {
-                self.transmits.push_back(Transmit::to_node(from, Message::RouteAck { hop }));
+                self.transmits
+                    .push_back(Transmit::to_node(from, Message::RouteAck { hop }));
                 self.on_route(now, from, to_root, msg);
             }
             // Answers count only from the node they were asked of.
@@ -266,7 +267,8 @@ impl Chord {
             } => self.on_neighbors(now, from, req, predecessor, &successors),
             Message::Notify => self.on_notify(now, from),
             Message::Ping { req } => {
-                self.transmits.push_back(Transmit::to_node(from, Message::Pong { req }));
+                self.transmits
+                    .push_back(Transmit::to_node(from, Message::Pong { req }));
             }
             Message::Pong { req } => {
                 if matches!(self.requests.get(&req), Some(Request::Ping { to }) if *to == from) {

@@ -187,7 +187,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     args.tuning.apply(&mut cfg);
     // With the console on this terminal, Ctrl-C interrupts its line instead.
     let stop = super::stop_signals(!args.repl)?;
-    let node = Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
+    let node =
+        Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
     // Joining retries on its own (join_attempts) until it succeeds or fails
     // for good; a signal meanwhile stops the node at once.
     loop {

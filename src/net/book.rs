@@ -71,11 +71,6 @@ impl Book {
         rx
     }
 
-    /// Addresses known, and checks waiting (for `.stats` and tests).
-    pub fn len(&self) -> (usize, usize) {
-        (self.found.len(), self.waiting.values().map(Vec::len).sum())
-    }
-
     /// Drops waiters that gave up (their receiver is gone), so a flood of
     /// checks that time out leaves nothing behind.
     pub fn prune(&mut self) {

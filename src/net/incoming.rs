@@ -104,11 +104,6 @@ impl Incoming {
             in_handshake: true,
         })
     }
-
-    /// Connections accepted now, in total.
-    pub fn connections(&self) -> usize {
-        self.conns.borrow().total
-    }
 }
 
 /// A connection's place under the caps; given back when it drops.
@@ -192,13 +187,24 @@ enum Refused {
 
 /// Answers the handshake and checks the address it names, then hands every
 /// message to the core. Any bad input closes this connection.
-async fn read_from_peer(stream: TcpStream, peer: SocketAddr, incoming: Rc<Incoming>, mut slot: Slot) {
+async fn read_from_peer(
+    stream: TcpStream,
+    peer: SocketAddr,
+    incoming: Rc<Incoming>,
+    mut slot: Slot,
+) {
     let cfg = incoming.cfg.clone();
     let _ = stream.set_nodelay(true);
     let keep = stream.clone();
     let limit = cfg.hello_timeout;
     let handshake = async {
-        let r = secure::respond(stream, &incoming.key, incoming.me, &cfg.link, cfg.frame_timeout);
+        let r = secure::respond(
+            stream,
+            &incoming.key,
+            incoming.me,
+            &cfg.link,
+            cfg.frame_timeout,
+        );
         r.await.map_err(Refused::from)
     };
     let slow = async {

@@ -61,7 +61,11 @@ pub struct LinkSettings {
 
 impl LinkSettings {
     fn prologue(&self) -> Vec<u8> {
-        let mode = if self.plaintext { "plaintext" } else { "sealed" };
+        let mode = if self.plaintext {
+            "plaintext"
+        } else {
+            "sealed"
+        };
         format!("peerlet link v{PROTOCOL_VERSION} {mode}").into_bytes()
     }
 }
@@ -83,7 +87,9 @@ pub enum HandshakeError {
     Io(#[from] io::Error),
     #[error("handshake message of {0} bytes is too large")]
     TooLarge(usize),
-    #[error("handshake failed ({0:?}): not a peerlet node of this protocol, or a tampered message")]
+    #[error(
+        "handshake failed ({0:?}): not a peerlet node of this protocol, or a tampered message"
+    )]
     Noise(snow::Error),
     #[error("handshake hello: {0}")]
     Hello(FrameError),
@@ -406,17 +412,17 @@ mod tests {
         })
     }
 
+    type Opened = Result<(Sealer, PeerIdentity), HandshakeError>;
+    type Accepted = Result<(SecureReader<async_net::TcpStream>, PeerIdentity), HandshakeError>;
+
+    /// Both ends of a handshake over loopback, and the opener's stream.
     fn link(
         a_key: &NodeKey,
         a_node: NodeRef,
         b_key: &NodeKey,
         b_node: NodeRef,
         settings: LinkSettings,
-    ) -> (
-        Result<(Sealer, PeerIdentity), HandshakeError>,
-        Result<(SecureReader<async_net::TcpStream>, PeerIdentity), HandshakeError>,
-        async_net::TcpStream,
-    ) {
+    ) -> (Opened, Accepted, async_net::TcpStream) {
         let (mut a, b) = pair();
         let keep = a.clone();
         smol::block_on(async {
@@ -448,7 +454,7 @@ mod tests {
             // A frame larger than one record, then a small one.
             let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
             let records = sealer.sealed(&big);
-            assert_eq!(records.len() > big.len(), true);
+            assert!(records.len() > big.len());
             assert_eq!(plaintext, records.windows(4).any(|w| w == &big[1000..1004]));
             let small = sealer.sealed(b"hello");
             smol::block_on(async {
@@ -526,7 +532,13 @@ mod tests {
             };
             let (x, y) = smol::future::zip(
                 opener,
-                respond(b, &kb, me(&kb, 2), &LinkSettings::default(), Duration::from_secs(5)),
+                respond(
+                    b,
+                    &kb,
+                    me(&kb, 2),
+                    &LinkSettings::default(),
+                    Duration::from_secs(5),
+                ),
             )
             .await;
             assert!(x.is_err() && y.is_err());

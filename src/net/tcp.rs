@@ -396,10 +396,7 @@ impl Transport {
     /// Opens a connection to `addr` (if there is none) without sending
     /// anything: so the book learns which key is there.
     pub fn dial(&mut self, addr: SocketAddr, id: Id) {
-        let open = self
-            .peers
-            .get(&addr)
-            .is_some_and(|p| !p.queue.is_closed());
+        let open = self.peers.get(&addr).is_some_and(|p| !p.queue.is_closed());
         if open || addr == self.opener.me.addr {
             return;
         }
@@ -703,13 +700,12 @@ async fn write_to_peer(
                     dequeued(opener, link, out.len());
                     match out {
                         Out::Sealed(bytes) => pending = bytes,
-                        Out::Frame(frame) => {
-                            link.sealer
-                                .borrow_mut()
-                                .as_mut()
-                                .expect("sealer set above")
-                                .seal(&frame, &mut pending)
-                        }
+                        Out::Frame(frame) => link
+                            .sealer
+                            .borrow_mut()
+                            .as_mut()
+                            .expect("sealer set above")
+                            .seal(&frame, &mut pending),
                     }
                 }
                 Err(_) => return Ok(()), // closed by flush_and_close

@@ -33,7 +33,10 @@ impl WarnGate {
         if fresh {
             let left_out = self.suppressed.replace(0);
             if left_out > 0 {
-                tracing::warn!("{left_out} more {} in the last {WINDOW:?} not logged", self.what);
+                tracing::warn!(
+                    "{left_out} more {} in the last {WINDOW:?} not logged",
+                    self.what
+                );
             }
             self.window.set(Some(now));
             self.lines.set(0);
