@@ -10,8 +10,7 @@
 mod common;
 
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::attack::{contains, rss_kib, Capture, LoggedNode, Relay, Victim};
@@ -133,12 +132,15 @@ fn eclipse_a_chosen_id_is_refused_and_every_root_stays() {
     let target = oracle.successor(&attacker.me.id);
     let mut link = attacker.link(target.addr).expect("a proper link");
     link.send(&Message::Notify).expect("sent");
+    // The node took it as its predecessor: it checks it with a ping.
+    eventually(Duration::from_secs(10), || {
+        let pinged = attacker
+            .received()
+            .iter()
+            .any(|(from, m)| from.id == target.id && matches!(m, Message::Ping { .. }));
+        pinged.then_some(()).ok_or("not pinged yet".to_string())
+    });
     ring_is_whole(&nodes, &[key, attacker.me.id], 12);
-    let pinged = attacker
-        .received()
-        .iter()
-        .any(|(_, m)| matches!(m, Message::Ping { .. }));
-    eprintln!("the node the attacker notified pinged it: {pinged}");
 }
 
 #[test]
@@ -161,7 +163,11 @@ fn spoofed_leaves_do_not_open_the_ring() {
     at_victims_addr.addr = victim.addr;
     for i in 0..200 {
         let to = if i % 2 == 0 { pred } else { succ };
-        let claim = if i % 4 < 2 { as_victim } else { at_victims_addr };
+        let claim = if i % 4 < 2 {
+            as_victim
+        } else {
+            at_victims_addr
+        };
         refused(&attacker, to, claim, &leaving);
     }
     // A leave from the attacker as itself concerns only the attacker.
@@ -250,13 +256,23 @@ fn a_poisoned_predecessor_is_refused_and_huge_ttls_do_not_circle() {
             })
             .collect()
     };
+    let expected = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| i % 10 != 9 || oracle.successor(k).id == target.id)
+        .count();
     eventually(Duration::from_secs(30), || match answers().len() {
-        180.. => Ok(()),
-        n => Err(format!("{n} of 180 lookups answered")),
+        n if n >= expected => Ok(()),
+        n => Err(format!("{n} of {expected} lookups answered")),
     });
     let found = answers();
     for (from, req, root, hops) in &found {
-        assert!(*req % 10 != 9, "lookup {req} was past the TTL yet answered");
+        // One already past the TTL is answered only by a target that is
+        // its root: it is not sent one hop further.
+        assert!(
+            *req % 10 != 9 || *root == target,
+            "lookup {req} was past the TTL yet forwarded to {root:?}"
+        );
         assert_eq!(*from, *root, "a root answers for itself");
         assert_eq!(root.id, oracle.successor(&keys[*req as usize]).id);
         assert!(*hops <= own_ttl, "{hops} hops");
@@ -286,58 +302,57 @@ fn forged_answers_from_a_node_that_was_not_asked_are_ignored() {
     let target = nodes[0].me();
     let wrong = oracle.successors_of(&target.id, 2)[1];
     let mut link = attacker.link(target.addr).expect("a proper link");
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
     let me = attacker.me;
+    const FORGED: u64 = 20_000;
     let flood = std::thread::spawn(move || {
         let mut rng = Rng::new(41);
         let mut sent = 0u64;
-        while !flag.load(Ordering::Relaxed) {
-            for _ in 0..50 {
-                let req = rng.next_u64() | 1;
-                let forged = [
-                    Message::FoundRoot {
-                        req,
-                        root: me,
-                        hops: 1,
-                        user: true,
-                    },
-                    Message::FoundRoot {
-                        req: req ^ 2,
-                        root: wrong,
-                        hops: 1,
-                        user: false,
-                    },
-                    Message::Pong { req },
-                    Message::RouteAck { hop: req },
-                    Message::Neighbors {
-                        req,
-                        predecessor: Some(me),
-                        successors: vec![me],
-                    },
-                ];
-                for m in &forged {
-                    if link.send(m).is_err() {
-                        return sent;
-                    }
-                    sent += 1;
+        while sent < FORGED {
+            let req = rng.next_u64() | 1;
+            let forged = [
+                Message::FoundRoot {
+                    req,
+                    root: me,
+                    hops: 1,
+                    user: true,
+                },
+                Message::FoundRoot {
+                    req: req ^ 2,
+                    root: wrong,
+                    hops: 1,
+                    user: false,
+                },
+                Message::Pong { req },
+                Message::RouteAck { hop: req },
+                Message::Neighbors {
+                    req,
+                    predecessor: Some(me),
+                    successors: vec![me],
+                },
+            ];
+            for m in &forged {
+                if let Err(e) = link.send(m) {
+                    return Err(format!("after {sent}: {e}"));
                 }
+                sent += 1;
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
-        sent
+        Ok(sent)
     });
     // Lookups from the target while the forgeries arrive.
     let from = [&nodes[0]];
-    let keys = random_keys(42, 100);
-    let outcome = lookups_match_oracle(&from, &live, &keys, 42);
-    let neighbours = neighbours_match_oracle(&from, &live);
-    stop.store(true, Ordering::Relaxed);
+    let mut rounds = 0;
+    while rounds == 0 || !flood.is_finished() {
+        let keys = random_keys(42 + rounds, 20);
+        lookups_match_oracle(&from, &live, &keys, 42)
+            .expect("lookups during the flood end at the right roots");
+        neighbours_match_oracle(&from, &live)
+            .expect("neighbours during the flood are the oracle's");
+        rounds += 1;
+    }
     let sent = flood.join().expect("flood thread");
-    eprintln!("{sent} forged answers sent during 100 lookups");
-    assert!(sent > 1000, "the flood ran ({sent} sent)");
-    outcome.expect("lookups during the flood end at the right roots");
-    neighbours.expect("neighbours during the flood are the oracle's");
+    eprintln!("forged answers: {sent:?}, during {} lookups", rounds * 20);
+    assert_eq!(sent, Ok(FORGED), "the node keeps the link open");
     ring_is_whole(&nodes, &[], 43);
 }
 
@@ -353,6 +368,7 @@ fn a_chosen_source_address_gets_a_handful_of_connection_attempts_and_no_frames()
         .collect();
     // 1,000 messages naming the victim: lookups whose answer goes to their
     // source, and messages for code whose origin is the victim.
+    let started = Instant::now();
     for i in 0..1000u64 {
         let at_victim = NodeRef {
             id: rng.id(),
@@ -386,8 +402,14 @@ fn a_chosen_source_address_gets_a_handful_of_connection_attempts_and_no_frames()
         }
     });
     let (accepts, bytes) = (victim.accepts(), victim.bytes());
-    eprintln!("the victim: {accepts} connections, {bytes} bytes for 1,000 messages");
-    assert!(accepts <= 3 * nodes.len(), "{accepts} connection attempts");
+    let took = started.elapsed();
+    // A node dials an address that failed again only after its backoff.
+    let backoff = peerlet::net::TcpConfig::default().unreachable_backoff;
+    let bound = nodes.len() * (1 + (took.as_secs_f64() / backoff.as_secs_f64()) as usize);
+    eprintln!(
+        "the victim: {accepts} connections, {bytes} bytes for 1,000 messages over {took:.1?} (bound {bound})"
+    );
+    assert!(accepts <= bound, "{accepts} connection attempts");
     // The opener's first handshake message (a 2-byte length and a 32-byte
     // key) is all a connection can carry before the victim would answer.
     assert!(
@@ -415,12 +437,8 @@ fn a_flood_of_fresh_code_hashes_costs_bounded_memory_and_log() {
     let mut rng = Rng::new(62);
     const FLOOD: usize = 3000;
     for _ in 0..FLOOD {
-        let mut msg = routed(
-            node.proc.me.id,
-            attacker.me,
-            &mut rng,
-            app_with_code(random_hash(&mut rng), None),
-        );
+        let body = app_with_code(random_hash(&mut rng), None);
+        let mut msg = routed(node.proc.me.id, attacker.me, &mut rng, body);
         msg.direct = true;
         link.send(&Message::Route {
             hop: rng.next_u64(),
@@ -429,12 +447,15 @@ fn a_flood_of_fresh_code_hashes_costs_bounded_memory_and_log() {
         })
         .expect("sent");
     }
-    // Until the log stops growing for 3 s (each fetch gives up after a few
-    // seconds), watching the memory meanwhile.
+    // Until the fetches that were started gave up and the log stopped
+    // growing for 3 s, watching the memory meanwhile.
     let mut peak = rss_kib(pid);
     let mut last = (node.lines(), Instant::now());
     let end = Instant::now() + Duration::from_secs(50);
-    while Instant::now() < end && last.1.elapsed() < Duration::from_secs(3) {
+    let quiet = |node: &LoggedNode, since: Instant| {
+        node.lines_containing("not fetched") > 0 && since.elapsed() > Duration::from_secs(3)
+    };
+    while Instant::now() < end && !quiet(&node, last.1) {
         std::thread::sleep(Duration::from_millis(250));
         peak = peak.max(rss_kib(pid));
         if node.lines() != last.0 {
@@ -454,7 +475,10 @@ fn a_flood_of_fresh_code_hashes_costs_bounded_memory_and_log() {
         lookups_match_oracle(&[&other], &live, &random_keys(63, 20), 63)
     });
     assert!(grown_mib < 64, "memory grew {grown_mib} MiB");
-    assert!(lines <= 300, "the log grew {lines} lines for {FLOOD} messages");
+    assert!(
+        lines <= 300,
+        "the log grew {lines} lines for {FLOOD} messages"
+    );
 }
 
 #[test]
@@ -464,8 +488,7 @@ fn a_record_altered_on_the_way_drops_the_link_and_the_message_goes_again() {
     let attacker = WirePeer::start();
     let bad_before = nodes[0].stats().bad_frames;
     let mut link = attacker.link(nodes[0].addr()).expect("a proper link");
-    let frame =
-        peerlet::wire::encode_frame(&Message::Ping { req: 1 }, DEFAULT_MAX_FRAME).unwrap();
+    let frame = peerlet::wire::encode_frame(&Message::Ping { req: 1 }, DEFAULT_MAX_FRAME).unwrap();
     let mut records = link.sealer.sealed(&frame);
     let last = records.len() - 1;
     records[last] ^= 0x01;
@@ -479,7 +502,10 @@ fn a_record_altered_on_the_way_drops_the_link_and_the_message_goes_again() {
         }
     });
     assert!(
-        attacker.received().iter().all(|(_, m)| !matches!(m, Message::Pong { .. })),
+        attacker
+            .received()
+            .iter()
+            .all(|(_, m)| !matches!(m, Message::Pong { .. })),
         "the altered ping is not answered"
     );
 
@@ -492,8 +518,15 @@ fn a_record_altered_on_the_way_drops_the_link_and_the_message_goes_again() {
     joiner
         .wait_joined(Duration::from_secs(30))
         .expect("joined through the relay");
-    assert_eq!(relay.corrupted.load(Ordering::Relaxed), 1, "one byte altered");
-    assert!(nodes[0].stats().bad_frames > bad_before, "that link dropped");
+    assert_eq!(
+        relay.corrupted.load(Ordering::Relaxed),
+        1,
+        "one byte altered"
+    );
+    assert!(
+        nodes[0].stats().bad_frames > bad_before,
+        "that link dropped"
+    );
     let connections = relay.connections.load(Ordering::Relaxed);
     eprintln!("the joining node opened {connections} connections through the relay");
     assert!(connections >= 2, "the join went again on a new link");
@@ -552,7 +585,11 @@ fn a_value_put_through_dht_is_not_in_a_capture_of_the_traffic() {
         .expect("a node that is not the root");
     let h = format!("peerlet.lookup(kbr.key({item:?}), {app:?})");
     let limit = Duration::from_secs(20);
-    let put = console_tcp(&nodes[far], &format!("{h}:put({item:?}, {secret:?})"), limit);
+    let put = console_tcp(
+        &nodes[far],
+        &format!("{h}:put({item:?}, {secret:?})"),
+        limit,
+    );
     assert_eq!(put.as_deref(), Ok("1"), "put");
     let reader = (far + 1) % nodes.len();
     eventually(Duration::from_secs(20), || {
@@ -568,5 +605,8 @@ fn a_value_put_through_dht_is_not_in_a_capture_of_the_traffic() {
         !contains(&captured, secret.as_bytes()),
         "the value appears in the capture"
     );
-    assert!(!contains(&captured, item.as_bytes()), "the item's name appears");
+    assert!(
+        !contains(&captured, item.as_bytes()),
+        "the item's name appears"
+    );
 }

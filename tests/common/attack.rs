@@ -75,7 +75,10 @@ impl LoggedNode {
 
 /// A plain TCP listener that is not a peerlet node: it counts the
 /// connections it accepts and the bytes they carry, answers nothing, and
-/// closes each connection after a second of silence.
+/// closes each connection after [`SILENCE`] without a byte (as a server
+/// waiting for a request would).
+pub const SILENCE: Duration = Duration::from_secs(10);
+
 pub struct Victim {
     pub addr: SocketAddr,
     pub accepts: Arc<AtomicUsize>,
@@ -99,13 +102,27 @@ impl Victim {
                 match listener.accept() {
                     Ok((mut conn, _)) => {
                         a.fetch_add(1, Ordering::Relaxed);
-                        let b = b.clone();
+                        let (b, s) = (b.clone(), s.clone());
                         readers.push(std::thread::spawn(move || {
                             let _ = conn.set_nonblocking(false);
-                            let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+                            let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
                             let mut buf = [0u8; 4096];
-                            while let Ok(n @ 1..) = conn.read(&mut buf) {
-                                b.fetch_add(n as u64, Ordering::Relaxed);
+                            let mut heard = Instant::now();
+                            while !s.load(Ordering::Relaxed) && heard.elapsed() < SILENCE {
+                                match conn.read(&mut buf) {
+                                    Ok(0) => return,
+                                    Ok(n) => {
+                                        b.fetch_add(n as u64, Ordering::Relaxed);
+                                        heard = Instant::now();
+                                    }
+                                    Err(e)
+                                        if matches!(
+                                            e.kind(),
+                                            std::io::ErrorKind::WouldBlock
+                                                | std::io::ErrorKind::TimedOut
+                                        ) => {}
+                                    Err(_) => return,
+                                }
                             }
                         }));
                     }
@@ -215,7 +232,12 @@ impl Drop for Relay {
 /// Copies `from` to `to` until either closes or `stop`; with `corrupt`,
 /// flips the last byte of the third length-prefixed unit (the first
 /// record after the opener's two handshake messages).
-fn pump(mut from: TcpStream, mut to: TcpStream, corrupt: Option<Arc<AtomicUsize>>, stop: &AtomicBool) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    corrupt: Option<Arc<AtomicUsize>>,
+    stop: &AtomicBool,
+) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
     let mut buf = [0u8; 16 * 1024];
     // Position in the stream, and where the unit to alter ends.
