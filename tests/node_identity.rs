@@ -37,7 +37,9 @@ fn a_chosen_id_needs_lab_mode_here_and_at_its_peers() {
     let chosen = Id::key("a place I like");
     let mut cfg = fast_config(None);
     cfg.id = Some(chosen);
-    let err = Node::spawn(cfg.clone()).err().expect("refused without lab mode");
+    let err = Node::spawn(cfg.clone())
+        .err()
+        .expect("refused without lab mode");
     assert!(err.to_string().contains("--lab"), "{err}");
 
     // A lab node cannot join a ring that is not in lab mode: its links are
@@ -62,7 +64,9 @@ fn a_chosen_id_needs_lab_mode_here_and_at_its_peers() {
     lab.join = Some(first.addr());
     lab.chord.join_attempts = fast_config(None).chord.join_attempts;
     let member = Node::spawn(lab).expect("spawn");
-    member.wait_joined(Duration::from_secs(20)).expect("joined the lab ring");
+    member
+        .wait_joined(Duration::from_secs(20))
+        .expect("joined the lab ring");
     let live = [first.me(), member.me()];
     eventually(Duration::from_secs(20), || {
         lookups_match_oracle(&[&first, &member], &live, &random_keys(3, 20), 3)
@@ -108,4 +112,16 @@ fn idle_links_close_without_counting_as_failures() {
     }
     let (sa, sb) = (a.stats(), b.stats());
     assert_eq!(sa.peer_failures + sb.peer_failures, 0, "no failures");
+}
+
+#[test]
+fn the_command_line_takes_a_chosen_id_only_with_lab() {
+    let id = Id::key("by hand").to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerlet"))
+        .args(["node", "--listen", "127.0.0.1:0", "--id", &id])
+        .output()
+        .expect("run peerlet");
+    assert!(!out.status.success(), "exits non-zero");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--lab"), "{err}");
 }
