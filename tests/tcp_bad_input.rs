@@ -104,7 +104,12 @@ fn feed_hello(target: &Target, peer: &WirePeer, hello: &[u8]) -> std::net::Socke
     let s = TcpStream::connect(target.proc.me.addr).expect("connect");
     let local = s.local_addr().unwrap();
     let mut conn = async_net::TcpStream::try_from(s.try_clone().unwrap()).unwrap();
-    let shook = smol::block_on(secure::initiate_with(&mut conn, &peer.key, hello, &peer.settings));
+    let shook = smol::block_on(secure::initiate_with(
+        &mut conn,
+        &peer.key,
+        hello,
+        &peer.settings,
+    ));
     if let Err(e) = shook {
         panic!("our side of the handshake completes: {e}");
     }

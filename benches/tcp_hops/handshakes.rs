@@ -16,10 +16,7 @@ pub fn report(echo: &mut procs::Echo) {
     let (a, b) = (NodeKey::generate().unwrap(), NodeKey::generate().unwrap());
     let listener = smol::block_on(async_net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    let (na, nb) = (
-        NodeRef { id: a.id(), addr },
-        NodeRef { id: b.id(), addr },
-    );
+    let (na, nb) = (NodeRef { id: a.id(), addr }, NodeRef { id: b.id(), addr });
     let settings = LinkSettings::default();
     let mut took = Vec::with_capacity(HANDSHAKES);
     let mut rtts = Vec::with_capacity(HANDSHAKES);
@@ -29,7 +26,9 @@ pub fn report(echo: &mut procs::Echo) {
         smol::block_on(async {
             let open = async {
                 let mut s = async_net::TcpStream::connect(addr).await.unwrap();
-                secure::initiate(&mut s, &a, na, &settings).await.map(|_| ())
+                secure::initiate(&mut s, &a, na, &settings)
+                    .await
+                    .map(|_| ())
             };
             let accept = async {
                 let (s, _) = listener.accept().await.unwrap();

@@ -51,7 +51,11 @@ pub(super) fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, Socket
         .read_line(&mut line)
         .expect("address line");
     // Nodes print their id after their address.
-    let addr = line.split_whitespace().next().and_then(|a| a.parse().ok()).expect("an address");
+    let addr = line
+        .split_whitespace()
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
     (ChildGuard(child), addr)
 }
 
@@ -248,7 +252,10 @@ fn start_node(join: Option<SocketAddr>) -> (ChildGuard, NodeRef) {
         .read_line(&mut line)
         .expect("address line");
     let mut words = line.split_whitespace();
-    let addr = words.next().and_then(|a| a.parse().ok()).expect("an address");
+    let addr = words
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
     let id = words.next().and_then(|i| i.parse().ok()).expect("an id");
     (ChildGuard(child), NodeRef { id, addr })
 }
