@@ -351,12 +351,14 @@ impl Manager {
 
     /// Reports `line` about peerlet `app` through its log gate (cut to
     /// length, at most `limits.log_lines_per_second`), so a peerlet that
-    /// fails on every message cannot flood the log.
+    /// fails on every message cannot flood the log; about an app that does
+    /// not run here (code that could not be fetched, say), through the gate
+    /// of all such apps, so messages naming fresh apps cannot either.
     pub(super) fn report_for(&mut self, app: AppId, line: String) {
-        let Some(p) = self.peerlets.get(&app) else {
-            return self.report(line);
+        let lines = match self.peerlets.get(&app) {
+            Some(p) => p.host.log.borrow_mut().admit(self.now, line),
+            None => self.strangers.admit(self.now, line),
         };
-        let lines = p.host.log.borrow_mut().admit(self.now, line);
         for line in lines {
             self.report(line);
         }
