@@ -304,7 +304,16 @@ fn cbor_mutation(x: &mut Vec<u8>, other: &[u8], start: usize, rng: &mut Rng) {
     match rng.below(8) {
         0 => {
             // A length far beyond the input: 2^63, 2^64-1, 2^32, or one more.
-            let arg = pick(rng, &[1 << 63, u64::MAX, 1 << 32, 0xffff_ffff, h.arg + 1]);
+            let arg = pick(
+                rng,
+                &[
+                    1 << 63,
+                    u64::MAX,
+                    1 << 32,
+                    0xffff_ffff,
+                    h.arg.wrapping_add(1),
+                ],
+            );
             let major = if rng.below(2) == 0 {
                 h.major
             } else {
