@@ -24,12 +24,16 @@ use crate::seeds;
 /// 4 KiB scratch, error texts, a future's state.
 const SLACK: usize = 64 * 1024;
 
+/// Runs a target: saved inputs, mutants, seed, and what to do with each
+/// failing input.
+pub type RunTarget = fn(&[Vec<u8>], u64, u64, &mut dyn FnMut(Failure, &[u8])) -> Stats;
+
 /// How one target is run: the name, and a way to run it.
 pub struct Entry {
     pub name: &'static str,
     /// Default inputs when `--inputs` is not given.
     pub default_inputs: u64,
-    pub run: fn(&[Vec<u8>], u64, u64, &mut dyn FnMut(Failure, &[u8])) -> Stats,
+    pub run: RunTarget,
 }
 
 fn entry<T: Target + Make>(name: &'static str, default_inputs: u64) -> Entry {
@@ -92,7 +96,7 @@ fn variant(debug: &str) -> String {
 }
 
 /// Sets a frame's length prefix to its body's length, three times in four.
-fn fix_prefix(input: &mut Vec<u8>, rng: &mut Rng) {
+fn fix_prefix(input: &mut [u8], rng: &mut Rng) {
     if input.len() >= 4 && rng.below(4) != 0 {
         let len = (input.len() - 4) as u32;
         input[..4].copy_from_slice(&len.to_be_bytes());
