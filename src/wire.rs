@@ -93,7 +93,11 @@ pub struct AppMessage {
     /// Replicas of the key that refused to run this app, in order: a
     /// refusing root passes the message on to the next replica (see
     /// `peerlet::deploy`). Empty on the way to the root.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "grown_vec"
+    )]
     pub refused_by: Vec<Id>,
 }
 
@@ -180,6 +184,7 @@ pub enum Message {
     Neighbors {
         req: u64,
         predecessor: Option<NodeRef>,
+        #[serde(deserialize_with = "grown_vec")]
         successors: Vec<NodeRef>,
     },
     /// "I might be your predecessor."
@@ -194,6 +199,7 @@ pub enum Message {
     /// neighbourhood so the ring can close the gap at once.
     Leaving {
         predecessor: Option<NodeRef>,
+        #[serde(deserialize_with = "grown_vec")]
         successors: Vec<NodeRef>,
     },
 }
@@ -224,6 +230,33 @@ impl Message {
             _ => true,
         }
     }
+}
+
+/// Decodes an array element by element, growing the vector with what
+/// arrives: serde would reserve room for the length the array declares (up
+/// to 1 MiB), so a 57-byte frame declaring 2^32 neighbours took a megabyte.
+fn grown_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Grown<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Grown<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Grown(std::marker::PhantomData))
 }
 
 /// Why bytes on a connection are not a frame we accept.
