@@ -17,6 +17,8 @@ mod corpus;
 #[allow(dead_code)]
 #[path = "../benches/fuzz/engine.rs"]
 mod engine;
+#[path = "../benches/fuzz/handshake.rs"]
+mod handshake;
 #[path = "../benches/fuzz/mutate.rs"]
 mod mutate;
 #[path = "../benches/fuzz/seeds.rs"]
@@ -119,6 +121,7 @@ fuzz_tests!(
     secret_key,
     policy_file,
     control,
+    handshake,
 );
 
 #[test]

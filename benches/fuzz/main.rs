@@ -18,6 +18,7 @@
 mod alloc;
 mod corpus;
 mod engine;
+mod handshake;
 mod mutate;
 mod seeds;
 mod targets;

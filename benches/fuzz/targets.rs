@@ -62,9 +62,7 @@ pub fn all() -> Vec<Entry> {
         entry::<SecretKeyTarget>("secret_key", TEN_MILLION),
         entry::<PolicyFileTarget>("policy_file", TEN_MILLION),
         entry::<ControlTarget>("control", TEN_MILLION),
-        // HANDSHAKE: the Noise handshake of src/net/secure.rs goes here, as
-        // one more `struct HandshakeTarget` with `impl Target` and `impl Make`
-        // below and one line in this table.
+        entry::<crate::handshake::HandshakeTarget>("handshake", TEN_MILLION),
     ]
 }
 
