@@ -7,48 +7,37 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::attack::LoggedNode;
 use common::wire_peer::{chosen_id, WirePeer};
-use common::{eventually, lookups_match_oracle, random_keys, spawn_fast, NodeProcess};
+use common::{eventually, lookups_match_oracle, random_keys, spawn_fast};
 use peerlet::net::secure;
 use peerlet::node::NodeHandle;
 use peerlet::wire::{encode_frame, Message, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
 struct Target {
-    proc: NodeProcess,
-    log: Arc<Mutex<Vec<String>>>,
+    node: LoggedNode,
     other: NodeHandle,
 }
 
 impl Target {
     fn start() -> Target {
-        let mut proc = NodeProcess::start(None, &["--frame-timeout-ms", "1500"], Stdio::piped());
-        let stderr = proc.child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let other = spawn_fast(Some(proc.me.addr));
+        let node = LoggedNode::start(&["--frame-timeout-ms", "1500"]);
+        let other = spawn_fast(Some(node.proc.me.addr));
         other.wait_joined(Duration::from_secs(20)).expect("joined");
-        Target { proc, log, other }
+        Target { node, other }
     }
 
     /// Lookups from the second node, half of which the process must answer.
     fn still_serves(&mut self, round: u64) {
-        let live = [self.proc.me, self.other.me()];
+        let live = [self.node.proc.me, self.other.me()];
         eventually(Duration::from_secs(20), || {
             lookups_match_oracle(&[&self.other], &live, &random_keys(round, 20), round)
         });
-        let exited = self.proc.child.try_wait().expect("try_wait");
+        let exited = self.node.proc.child.try_wait().expect("try_wait");
         assert!(exited.is_none(), "the node process must keep running");
     }
 
@@ -57,7 +46,7 @@ impl Target {
     fn expect_one_line(&self, peer: std::net::SocketAddr, reason: &str) {
         let tag = format!("from {peer}");
         let lines = || -> Vec<String> {
-            let log = self.log.lock().unwrap();
+            let log = self.node.log.lock().unwrap();
             log.iter().filter(|l| l.contains(&tag)).cloned().collect()
         };
         eventually(Duration::from_secs(10), || match lines().len() {
@@ -75,7 +64,7 @@ impl Target {
 /// Sends `bytes` on a new connection (then half-closes if `end`), and
 /// asserts the node closes it. Returns the connection's local address.
 fn feed(target: &Target, bytes: &[u8], end: bool) -> std::net::SocketAddr {
-    let mut s = TcpStream::connect(target.proc.me.addr).expect("connect");
+    let mut s = TcpStream::connect(target.node.proc.me.addr).expect("connect");
     let local = s.local_addr().unwrap();
     s.write_all(bytes).expect("write");
     if end {
@@ -88,7 +77,7 @@ fn feed(target: &Target, bytes: &[u8], end: bool) -> std::net::SocketAddr {
 /// Sends `bytes` as the plaintext of records on a new secure link (then
 /// half-closes if `end`), and asserts the node closes it.
 fn feed_sealed(target: &Target, peer: &WirePeer, bytes: &[u8], end: bool) -> std::net::SocketAddr {
-    let mut link = peer.link(target.proc.me.addr).expect("handshake");
+    let mut link = peer.link(target.node.proc.me.addr).expect("handshake");
     let local = link.stream.local_addr().unwrap();
     link.send_frame(bytes).expect("write");
     if end {
@@ -101,7 +90,7 @@ fn feed_sealed(target: &Target, peer: &WirePeer, bytes: &[u8], end: bool) -> std
 /// Opens a link whose handshake carries `hello`, and asserts the node
 /// closes it.
 fn feed_hello(target: &Target, peer: &WirePeer, hello: &[u8]) -> std::net::SocketAddr {
-    let s = TcpStream::connect(target.proc.me.addr).expect("connect");
+    let s = TcpStream::connect(target.node.proc.me.addr).expect("connect");
     let local = s.local_addr().unwrap();
     let mut conn = async_net::TcpStream::try_from(s.try_clone().unwrap()).unwrap();
     let shook = smol::block_on(secure::initiate_with(
@@ -190,7 +179,7 @@ fn bad_input_closes_only_that_connection_with_one_warning_each() {
     target.still_serves(6);
 
     // A record changed on the way.
-    let mut link = peer.link(target.proc.me.addr).expect("handshake");
+    let mut link = peer.link(target.node.proc.me.addr).expect("handshake");
     let conn = link.stream.local_addr().unwrap();
     let mut records = link.sealer.sealed(&frame);
     let last = records.len() - 1;
@@ -201,7 +190,7 @@ fn bad_input_closes_only_that_connection_with_one_warning_each() {
     target.still_serves(7);
 
     // One byte a second of a record: it never completes in time.
-    let link = peer.link(target.proc.me.addr).expect("handshake");
+    let link = peer.link(target.node.proc.me.addr).expect("handshake");
     let mut slow = link.stream;
     let mut sealer = link.sealer;
     let conn = slow.local_addr().unwrap();

@@ -35,6 +35,18 @@ impl Drop for ChildGuard {
 
 /// Starts this binary as `role` and reads the address it prints.
 pub(super) fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, SocketAddr) {
+    let (child, line) = spawn_child(role, join);
+    // Nodes print their id after their address.
+    let addr = line
+        .split_whitespace()
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    (child, addr)
+}
+
+/// Starts this binary as `role` and reads the first line it prints.
+fn spawn_child(role: &str, join: Option<SocketAddr>) -> (ChildGuard, String) {
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
     cmd.env("TCP_HOPS_ROLE", role);
     if let Some(j) = join {
@@ -49,14 +61,8 @@ pub(super) fn start(role: &str, join: Option<SocketAddr>) -> (ChildGuard, Socket
     let stdout = child.stdout.take().expect("stdout");
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
-        .expect("address line");
-    // Nodes print their id after their address.
-    let addr = line
-        .split_whitespace()
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("an address");
-    (ChildGuard(child), addr)
+        .expect("first line");
+    (ChildGuard(child), line)
 }
 
 /// Blocks until the parent closes our stdin (or dies).
@@ -236,28 +242,14 @@ pub fn routed_per_hop(echo: &mut Echo) -> (Vec<Duration>, f64, Vec<Duration>) {
 
 /// Starts a node child and reads its address and id.
 fn start_node(join: Option<SocketAddr>) -> (ChildGuard, NodeRef) {
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.env("TCP_HOPS_ROLE", "node");
-    if let Some(j) = join {
-        cmd.env("TCP_HOPS_JOIN", j.to_string());
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start child");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("address line");
+    let (child, line) = spawn_child("node", join);
     let mut words = line.split_whitespace();
     let addr = words
         .next()
         .and_then(|a| a.parse().ok())
         .expect("an address");
     let id = words.next().and_then(|i| i.parse().ok()).expect("an id");
-    (ChildGuard(child), NodeRef { id, addr })
+    (child, NodeRef { id, addr })
 }
 
 /// Resident memory of process `pid`, in KiB.

@@ -583,6 +583,20 @@ fn dequeued(opener: &Opener, link: &Link, len: usize) {
     opener.queued.set(opener.queued.get().saturating_sub(len));
 }
 
+/// Takes `out` off the queue into the bytes to write next, sealing a frame.
+fn take(opener: &Opener, link: &Link, out: Out, pending: &mut Vec<u8>) {
+    dequeued(opener, link, out.len());
+    match out {
+        Out::Sealed(bytes) => pending.extend_from_slice(&bytes),
+        Out::Frame(frame) => link
+            .sealer
+            .borrow_mut()
+            .as_mut()
+            .expect("the sealer is set before the first write")
+            .seal(&frame, pending),
+    }
+}
+
 /// Connects, runs the handshake, checks the node there is the one
 /// expected, then writes queued frames until the queue closes (a clean
 /// end) or the connection fails.
@@ -654,18 +668,7 @@ async fn write_to_peer(
             // Coalesce what is queued into one write.
             while pending.len() < 64 * 1024 {
                 match frames.try_recv() {
-                    Ok(out) => {
-                        dequeued(opener, link, out.len());
-                        match out {
-                            Out::Sealed(bytes) => pending.extend_from_slice(&bytes),
-                            Out::Frame(frame) => link
-                                .sealer
-                                .borrow_mut()
-                                .as_mut()
-                                .expect("sealer set above")
-                                .seal(&frame, &mut pending),
-                        }
-                    }
+                    Ok(out) => take(opener, link, out, &mut pending),
                     Err(_) => break,
                 }
             }
@@ -696,18 +699,7 @@ async fn write_to_peer(
             let next = frames.recv().await;
             idle.borrow_mut().take();
             match next {
-                Ok(out) => {
-                    dequeued(opener, link, out.len());
-                    match out {
-                        Out::Sealed(bytes) => pending = bytes,
-                        Out::Frame(frame) => link
-                            .sealer
-                            .borrow_mut()
-                            .as_mut()
-                            .expect("sealer set above")
-                            .seal(&frame, &mut pending),
-                    }
-                }
+                Ok(out) => take(opener, link, out, &mut pending),
                 Err(_) => return Ok(()), // closed by flush_and_close
             }
         }
