@@ -58,6 +58,10 @@ use crate::wire::{Message, NodeRef};
 pub struct NodeConfig {
     /// Where to listen; port 0 picks a free port (see [`NodeHandle::addr`]).
     pub listen: SocketAddr,
+    /// The address other nodes reach this one at, if not `listen` (behind
+    /// NAT, in a container, or listening on all addresses); port 0 there
+    /// means the port the listener got.
+    pub advertise: Option<SocketAddr>,
     /// A node of the ring to join; `None` starts a new ring.
     pub join: Option<SocketAddr>,
     /// The node's key pair; by default the one kept in `data_dir` (made on
@@ -88,6 +92,7 @@ impl NodeConfig {
     pub fn new(listen: SocketAddr) -> NodeConfig {
         NodeConfig {
             listen,
+            advertise: None,
             join: None,
             key: None,
             id: None,
@@ -174,7 +179,13 @@ impl Node {
         };
         config.key = Some(key);
         let listener = std::net::TcpListener::bind(config.listen)?;
-        let addr = listener.local_addr()?;
+        let local = listener.local_addr()?;
+        let addr = match config.advertise {
+            // Port 0 there too: the port the listener got.
+            Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), local.port()),
+            Some(a) => a,
+            None => local,
+        };
         let me = NodeRef { id, addr };
         let (requests, requests_rx) = channel::unbounded();
         let shared = Arc::new(Shared {

@@ -6,6 +6,7 @@ pub mod keygen;
 mod log_file;
 pub mod node;
 pub mod repl;
+pub mod seeds;
 pub mod sign;
 pub mod sim;
 pub mod testnet;

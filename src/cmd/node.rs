@@ -17,7 +17,7 @@ use crate::kbr::core::CoreKind;
 /// The node's log file in its data directory (beside stderr), rotated
 /// at 8 MiB with one previous file kept.
 pub const LOG_FILE: &str = "node.log";
-use crate::node::{Node, NodeConfig, NodeError, NodeHandle, OwnKey, PeerletFile};
+use crate::node::{Node, NodeConfig, NodeHandle, OwnKey, PeerletFile};
 
 /// Run a node.
 #[derive(clap::Args, Debug)]
@@ -25,9 +25,17 @@ pub struct Args {
     /// Address to listen on (port 0: any free port).
     #[arg(long)]
     pub listen: SocketAddr,
-    /// Address of any node of the ring to join; without it, start a new ring.
-    #[arg(long)]
-    pub join: Option<SocketAddr>,
+    /// A node of the ring to join, as HOST:PORT (a name, an IPv4 address,
+    /// or [IPv6]:PORT). Repeatable: seeds are tried in turn, and again with
+    /// backoff until one answers. Without it, start a new ring.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Vec<String>,
+    /// The address others reach this node at (HOST:PORT), if not the listen
+    /// address: behind NAT or in a container. A node listening on 0.0.0.0
+    /// or [::] without it advertises the address of the interface it uses
+    /// to reach its first seed, with the listen port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
     /// The node's directory, created owner-only if missing; the node's
     /// control socket (for `peerlet repl`) is DIR/control.sock.
     #[arg(long)]
@@ -175,8 +183,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.data.as_deref().unwrap_or(Path::new(".")).display()
         )
     })?;
+    // Names are resolved here, never on the node's thread.
+    let seeds = args
+        .join
+        .iter()
+        .map(|s| super::seeds::resolve("--join", s))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut cfg = NodeConfig::new(args.listen);
-    cfg.join = args.join;
+    cfg.join = seeds.first().copied();
+    cfg.advertise = match &args.advertise {
+        Some(a) => Some(super::seeds::resolve("--advertise", a)?),
+        None if args.listen.ip().is_unspecified() => {
+            let advertised = super::seeds::advertised(args.listen, &seeds);
+            tracing::info!(
+                "listening on {}: advertising {advertised} (give --advertise to choose)",
+                args.listen
+            );
+            Some(advertised)
+        }
+        None => None,
+    };
     cfg.id = args.id;
     cfg.tcp.link.lab = args.lab;
     cfg.core = args.core;
@@ -189,20 +215,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let stop = super::stop_signals(!args.repl)?;
     let node =
         Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
-    // Joining retries on its own (join_attempts) until it succeeds or fails
-    // for good; a signal meanwhile stops the node at once.
-    loop {
-        match node.wait_joined(Duration::from_millis(200)) {
-            Ok(()) => break,
-            Err(NodeError::Timeout { .. }) => {
-                if stop.try_recv().is_ok() {
-                    tracing::info!("signal received before joining: stopping");
-                    node.kill();
-                    return Ok(());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+    // Each seed is tried (join_attempts times), then the next, and every
+    // round again after a pause; a signal meanwhile stops the node at once.
+    if !super::seeds::join_until_one_answers(&node, &seeds, &stop)? {
+        tracing::info!("signal received before joining: stopping");
+        node.kill();
+        return Ok(());
     }
     load_peerlets(&[&node], &args.load)?;
     let node = std::sync::Arc::new(node);

@@ -122,6 +122,14 @@ impl NodeHandle {
         self.shared.state.lock().expect("node state lock").clone()
     }
 
+    /// Joins (again) the ring that the node at `bootstrap` is part of: after
+    /// a join failed, to try another seed. The state is `Joining` until it
+    /// succeeds or fails.
+    pub fn join(&self, bootstrap: SocketAddr) -> Result<(), NodeError> {
+        self.shared.set_state(NodeState::Joining);
+        self.call(move |kbr, now| kbr.join(now, bootstrap))
+    }
+
     /// Blocks until the node is part of a ring, its join failed, or
     /// `timeout` passed.
     pub fn wait_joined(&self, timeout: Duration) -> Result<(), NodeError> {

@@ -1,0 +1,136 @@
+//! Where a node finds its ring and how others find it: seeds given by host
+//! name or address (`--join`, repeatable), resolved on the caller's thread
+//! (never the node's), tried in turn and again with backoff until one takes
+//! the node in; and the address it advertises (`--advertise`, or one worked
+//! out when it listens on all addresses).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use crate::node::{NodeError, NodeHandle};
+
+/// `HOST:PORT` (a name, an IPv4 address, or `[IPv6]`) as one address.
+pub fn resolve(flag: &str, text: &str) -> Result<SocketAddr, String> {
+    let mut addrs = text.to_socket_addrs().map_err(|e| {
+        format!("{flag} {text}: cannot resolve it ({e}); expected HOST:PORT, e.g. seed.example.org:47510 or [2001:db8::1]:47510")
+    })?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{flag} {text}: the name has no address"))
+}
+
+/// The address to advertise for a node listening at `listen`: `listen`
+/// itself unless it is the unspecified address (`0.0.0.0`, `[::]`); then
+/// the address of the interface this host would use to reach the first
+/// seed (or any outside address), with the listen port. No packet is sent:
+/// a UDP socket is only connected. Behind NAT, give `--advertise`.
+pub fn advertised(listen: SocketAddr, seeds: &[SocketAddr]) -> SocketAddr {
+    if !listen.ip().is_unspecified() {
+        return listen;
+    }
+    let v6 = listen.is_ipv6();
+    let probe = seeds
+        .iter()
+        .copied()
+        .find(|s| s.is_ipv6() == v6)
+        .unwrap_or_else(|| {
+            // Documentation addresses: only a route is looked up.
+            let ip: IpAddr = match v6 {
+                true => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).into(),
+                false => Ipv4Addr::new(192, 0, 2, 1).into(),
+            };
+            SocketAddr::new(ip, 9)
+        });
+    let bind: SocketAddr = match v6 {
+        true => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        false => (Ipv4Addr::UNSPECIFIED, 0).into(),
+    };
+    let local = UdpSocket::bind(bind)
+        .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
+        .map(|a| a.ip());
+    let ip = match local {
+        Ok(ip) if !ip.is_unspecified() => ip,
+        _ => match v6 {
+            true => Ipv6Addr::LOCALHOST.into(),
+            false => Ipv4Addr::LOCALHOST.into(),
+        },
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// Longest pause between two rounds of seeds.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Waits until `node` (which started joining `seeds[0]`) is part of a ring,
+/// trying the seeds in turn and, after each round that failed, again after
+/// a pause that doubles up to 30 s. `Ok(false)`: a signal came first.
+pub fn join_until_one_answers(
+    node: &NodeHandle,
+    seeds: &[SocketAddr],
+    stop: &Receiver<()>,
+) -> Result<bool, NodeError> {
+    let mut next = 1;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match node.wait_joined(Duration::from_millis(200)) {
+            Ok(()) => return Ok(true),
+            Err(NodeError::Timeout { .. }) => {}
+            Err(NodeError::JoinFailed { reason, .. }) if !seeds.is_empty() => {
+                tracing::warn!(
+                    "seed {} did not take this node in: {reason}",
+                    seeds[(next - 1) % seeds.len()]
+                );
+                if next % seeds.len() == 0 {
+                    tracing::warn!(
+                        "no seed answered; trying again in {backoff:?} ({} seed{})",
+                        seeds.len(),
+                        if seeds.len() == 1 { "" } else { "s" }
+                    );
+                    if stop.recv_timeout(backoff).is_ok() {
+                        return Ok(false);
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                node.join(seeds[next % seeds.len()])?;
+                next += 1;
+            }
+            Err(e) => return Err(e),
+        }
+        if stop.try_recv().is_ok() {
+            return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_v6_resolve_and_nonsense_says_why() {
+        assert_eq!(resolve("--join", "localhost:47510").unwrap().port(), 47510);
+        assert_eq!(
+            resolve("--join", "[::1]:5").unwrap(),
+            "[::1]:5".parse::<SocketAddr>().unwrap()
+        );
+        let err = resolve("--join", "no-such-host.invalid:1").unwrap_err();
+        assert!(err.contains("cannot resolve"), "{err}");
+        let err = resolve("--join", "missing-port").unwrap_err();
+        assert!(err.contains("HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn a_node_on_all_addresses_advertises_one_others_reach() {
+        let seed: SocketAddr = "127.0.0.1:47510".parse().unwrap();
+        let listen: SocketAddr = "0.0.0.0:47512".parse().unwrap();
+        assert_eq!(
+            advertised(listen, &[seed]),
+            "127.0.0.1:47512".parse().unwrap()
+        );
+        let fixed: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(advertised(fixed, &[seed]), fixed);
+        let any = advertised("[::]:47512".parse().unwrap(), &["[::1]:1".parse().unwrap()]);
+        assert_eq!(any, "[::1]:47512".parse().unwrap());
+    }
+}
