@@ -316,6 +316,10 @@ impl Transport {
     /// does not fit the peer's queue is dropped (counted in
     /// `dropped_queue_full`, logged).
     pub fn send(&mut self, to: SocketAddr, id: Option<Id>, msg: &Message) {
+        if !self.may_send(to, id) {
+            NetCounters::bump(&self.counters.dropped_unreachable);
+            return;
+        }
         let cfg = self.opener.cfg.clone();
         let frame = match encode_frame(msg, cfg.max_frame) {
             Ok(f) => f,
@@ -325,10 +329,6 @@ impl Transport {
             }
         };
         let len = frame.len() as u64;
-        if !self.may_send(to, id) {
-            NetCounters::bump(&self.counters.dropped_unreachable);
-            return;
-        }
         let mut out = Out::Frame(frame);
         if let Some(peer) = self.peers.get_mut(&to) {
             // Written here when the writer is idle: saves waking its task
@@ -382,7 +382,12 @@ impl Transport {
                 Err(TrySendError::Closed(out)) => out,
             },
         };
-        // No connection, or its writer ended: open a new one.
+        // No connection, or its writer ended: open a new one. (Bytes sealed
+        // for the old one would not open on it: a frame whose write failed
+        // is lost with its connection.)
+        if matches!(out, Out::Sealed(_)) {
+            return;
+        }
         let Some(mut peer) = self.open(to, id) else {
             return;
         };
