@@ -433,6 +433,7 @@ fn run_thread(
         let book = SharedBook::default();
         let in_flight = Rc::new(std::cell::Cell::new(0));
         let incoming = Incoming::new(
+            weak.clone(),
             me,
             key.clone(),
             tcp.clone(),
@@ -442,7 +443,7 @@ fn run_thread(
             in_flight.clone(),
         );
         executor
-            .spawn(accept_loop(listener, weak.clone(), Rc::new(incoming)))
+            .spawn(accept_loop(listener, Rc::new(incoming)))
             .detach();
         let leave_limit = tcp.connect_timeout + tcp.write_timeout;
         let peerlets = ManagerApp::new(Manager::new(ManagerConfig {

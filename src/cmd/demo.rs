@@ -44,6 +44,8 @@ pub struct Args {
     #[arg(short = 'e', value_name = "CODE")]
     pub eval: Vec<String>,
     #[command(flatten)]
+    pub wan: super::testnet::WanArgs,
+    #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
 
@@ -170,6 +172,7 @@ fn start_nodes(
         cfg.data_dir = Some(node_dir);
         cfg.trust_files = vec![pub_key.to_path_buf()];
         args.tuning.apply(&mut cfg);
+        args.wan.apply(&mut cfg);
         let node = Node::spawn(cfg).map_err(|e| format!("node {i}: {e}"))?;
         nodes.push(Arc::new(node));
     }

@@ -26,7 +26,41 @@ pub struct Args {
     #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<std::path::PathBuf>,
     #[command(flatten)]
+    pub wan: WanArgs,
+    #[command(flatten)]
     pub tuning: super::node::Tuning,
+}
+
+/// A wide-area network emulated on this machine (`testnet`, `demo`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct WanArgs {
+    /// One-way latency between two nodes, fixed per pair within the range
+    /// (e.g. 20ms, 5-50ms): `.trace` then shows wide-area times.
+    #[arg(long, value_name = "RANGE", value_parser = crate::net::wan::parse_latency)]
+    pub latency: Option<(Duration, Duration)>,
+    /// Share of frames lost between two nodes (0 to 1).
+    #[arg(long, value_name = "P", value_parser = crate::net::wan::parse_loss)]
+    pub loss: Option<f64>,
+}
+
+impl WanArgs {
+    /// Turns the emulation on in `cfg` if a latency or loss was given.
+    pub fn apply(&self, cfg: &mut NodeConfig) {
+        if self.latency.is_none() && self.loss.is_none() {
+            return;
+        }
+        let latency = self.latency.unwrap_or_default();
+        cfg.tcp.wan = Some(crate::net::wan::Wan {
+            latency,
+            loss: self.loss.unwrap_or(0.0),
+            seed: 1,
+        });
+        // Upkeep and hops must outlast a round trip of the slowest pair.
+        let round_trip = latency.1 * 2;
+        let at_least = |d: &mut Duration| *d = (*d).max(round_trip * 4);
+        at_least(&mut cfg.chord.rpc_timeout);
+        at_least(&mut cfg.chord.hop_timeout);
+    }
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -50,6 +84,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Lab mode, so a node started by hand with --id --lab may join.
         cfg.tcp.link.lab = true;
         args.tuning.apply(&mut cfg);
+        args.wan.apply(&mut cfg);
         cfg.trust_files = args.trust.clone();
         let node =
             Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;

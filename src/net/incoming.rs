@@ -31,11 +31,13 @@ use super::connection::{FrameReader, ReadError};
 use super::identity::NodeKey;
 use super::secure::{self, HandshakeError, PeerIdentity};
 use super::tcp::{NetCounters, NetInput, TcpConfig};
+use super::wan::Line;
 use super::warn::WarnGate;
 use crate::wire::{FrameError, NodeRef};
 
 /// What the accept loop and its reader tasks share.
 pub struct Incoming {
+    pub executor: Weak<LocalExecutor<'static>>,
     pub me: NodeRef,
     pub key: NodeKey,
     pub cfg: Rc<TcpConfig>,
@@ -58,7 +60,9 @@ struct Conns {
 }
 
 impl Incoming {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        executor: Weak<LocalExecutor<'static>>,
         me: NodeRef,
         key: NodeKey,
         cfg: Rc<TcpConfig>,
@@ -68,6 +72,7 @@ impl Incoming {
         in_flight: Rc<Cell<usize>>,
     ) -> Incoming {
         Incoming {
+            executor,
             me,
             key,
             cfg,
@@ -141,11 +146,7 @@ impl Drop for Slot {
 }
 
 /// Accepts connections for as long as the node runs, one reader task each.
-pub async fn accept_loop(
-    listener: TcpListener,
-    executor: Weak<LocalExecutor<'static>>,
-    incoming: Rc<Incoming>,
-) {
+pub async fn accept_loop(listener: TcpListener, incoming: Rc<Incoming>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -155,7 +156,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let Some(executor) = executor.upgrade() else {
+        let Some(executor) = incoming.executor.upgrade() else {
             return;
         };
         let slot = match incoming.admit(peer.ip()) {
@@ -229,6 +230,17 @@ async fn read_from_peer(
     let from = who.node;
     tracing::debug!("connection from {peer}: {from:?}");
     let mut reader = FrameReader::new(reader, cfg.max_frame, cfg.frame_timeout);
+    // An emulated wide-area network holds frames back (and drops some).
+    let mut line = match (&cfg.wan, incoming.executor.upgrade()) {
+        (Some(wan), Some(executor)) => Some(Line::start(
+            wan,
+            from.addr,
+            incoming.me.addr,
+            &executor,
+            incoming.inputs.clone(),
+        )),
+        _ => None,
+    };
     let mut idle = Timer::after(cfg.idle_timeout);
     let mut frames_this_period = 0u64;
     loop {
@@ -268,10 +280,19 @@ async fn read_from_peer(
                 while incoming.in_flight.get() > cfg.max_in_flight {
                     Timer::after(Duration::from_millis(1)).await;
                 }
-                incoming.in_flight.set(incoming.in_flight.get() + bytes);
                 let input = NetInput::Message { from, msg, bytes };
-                if incoming.inputs.send(input).await.is_err() {
-                    return; // the node stopped
+                match &mut line {
+                    None => {
+                        incoming.in_flight.set(incoming.in_flight.get() + bytes);
+                        if incoming.inputs.send(input).await.is_err() {
+                            return; // the node stopped
+                        }
+                    }
+                    Some(line) => {
+                        if line.pass(input) {
+                            incoming.in_flight.set(incoming.in_flight.get() + bytes);
+                        }
+                    }
                 }
             }
             Ok(None) => {

@@ -9,7 +9,7 @@
 //! [`identity`] is a node's key pair and the id it gives; [`secure`] the
 //! handshake and encrypted records every connection starts with; [`book`]
 //! which key this node found at which address; [`warn`] rate-limits the
-//! warnings a peer can cause.
+//! warnings a peer can cause; [`wan`] emulates a wide-area network.
 
 pub mod book;
 pub mod connection;
@@ -17,6 +17,7 @@ pub mod identity;
 pub mod incoming;
 pub mod secure;
 pub mod tcp;
+pub mod wan;
 pub mod warn;
 
 pub use connection::{FrameReader, ReadError};

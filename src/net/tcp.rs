@@ -88,6 +88,8 @@ pub struct TcpConfig {
     pub max_in_flight: usize,
     /// What both ends of a link must agree on (`--lab`).
     pub link: LinkSettings,
+    /// An emulated wide-area network (`--latency`, `--loss`); off by default.
+    pub wan: Option<super::wan::Wan>,
 }
 
 impl Default for TcpConfig {
@@ -108,6 +110,7 @@ impl Default for TcpConfig {
             unreachable_backoff: Duration::from_secs(2),
             max_in_flight: 32 << 20,
             link: LinkSettings::default(),
+            wan: None,
         }
     }
 }
