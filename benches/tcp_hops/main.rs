@@ -157,17 +157,20 @@ impl Application for Recorder {
 /// random nodes of a converged ring; also mean hops, and echo round trips
 /// taken between the messages.
 fn routed_per_hop(echo: &mut procs::Echo, plaintext: bool) -> (Vec<Duration>, f64, Vec<Duration>) {
-    let cfg = |join| {
+    // The same keys every run, so both rings (sealed and plaintext) have
+    // the same ids, the same routes and the same hops.
+    let cfg = |i: usize, join| {
         let mut c = NodeConfig::new("127.0.0.1:0".parse().unwrap());
         c.join = join;
+        c.key = Some(peerlet::net::NodeKey::from_secret([i as u8 + 1; 32]));
         c.tcp.link.plaintext = plaintext;
         c
     };
-    let first = Node::spawn(cfg(None)).expect("spawn");
+    let first = Node::spawn(cfg(0, None)).expect("spawn");
     let boot = first.addr();
     let mut nodes: Vec<NodeHandle> = vec![first];
-    for _ in 1..NODES {
-        nodes.push(Node::spawn(cfg(Some(boot))).expect("spawn"));
+    for i in 1..NODES {
+        nodes.push(Node::spawn(cfg(i, Some(boot))).expect("spawn"));
     }
     for n in &nodes {
         n.wait_joined(Duration::from_secs(30)).expect("joined");
