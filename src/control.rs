@@ -11,12 +11,14 @@
 //! the console's way in, `control/server.rs` the node's side.
 
 mod client;
+pub mod fleet;
 mod load;
 pub mod log_tap;
 mod server;
 mod show;
 
 pub use client::{Client, ControlSocket};
+pub use fleet::Fleet;
 pub use load::LOCAL_KEY;
 pub use peerlet_repl::{Request, Response};
-pub use server::{serve, ControlServer, MAX_FRAME, SOCKET_NAME};
+pub use server::{serve, serve_with_fleet, ControlServer, MAX_FRAME, SOCKET_NAME};

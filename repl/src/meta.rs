@@ -148,6 +148,43 @@ pub const META_COMMANDS: &[MetaCommand] = &[
             _ => None,
         },
     },
+    MetaCommand {
+        name: ".nodes",
+        args: "",
+        help: "the nodes of this demo: number, address, id, state",
+        build: |args, _| bare(args, Request::Nodes),
+    },
+    MetaCommand {
+        name: ".crash",
+        args: "N",
+        help: "stop node N of this demo at once, telling nobody\n\
+               (its neighbours find out by their own checks)",
+        build: |args, _| match args {
+            [n] => n
+                .parse()
+                .ok()
+                .and_then(|node| send(Request::Crash { node })),
+            _ => None,
+        },
+    },
+    MetaCommand {
+        name: ".leave",
+        args: "N",
+        help: "make node N of this demo leave the ring gracefully",
+        build: |args, _| match args {
+            [n] => n
+                .parse()
+                .ok()
+                .and_then(|node| send(Request::Leave { node })),
+            _ => None,
+        },
+    },
+    MetaCommand {
+        name: ".spawn",
+        args: "",
+        help: "start one more node in this demo; it joins the ring",
+        build: |args, _| bare(args, Request::Spawn),
+    },
 ];
 
 const HELP_INTRO: &str = "\

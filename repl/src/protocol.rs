@@ -57,6 +57,19 @@ pub enum Request {
     /// Words for the REPL's Tab completion, one a line: the installed
     /// peerlets' names, this node's id and the ids of the nodes it knows.
     Completions,
+    /// The nodes of this process (`peerlet demo`): number, address, id,
+    /// state.
+    Nodes,
+    /// Stop node `node` of this process at once, telling nobody: a crash.
+    Crash {
+        node: usize,
+    },
+    /// Make node `node` of this process leave the ring gracefully.
+    Leave {
+        node: usize,
+    },
+    /// Start one more node in this process; it joins the ring.
+    Spawn,
 }
 
 /// The node's answer: text to print, or an error naming the reason.

@@ -17,15 +17,16 @@
 //! and two users of one clone, each with their own demo directory, never
 //! touch each other's files.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::node::{Node, NodeConfig, NodeHandle};
+use crate::node::{Node, NodeConfig, NodeHandle, NodeState};
 use crate::package::signing;
 
 /// Start a local overlay with the sample peerlets and a REPL.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Number of nodes.
     #[arg(long, default_value_t = 10)]
@@ -64,6 +65,13 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let nodes = start_nodes(&args, &dir, &pub_key)?;
     let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles[..1], &samples)?;
+    let fleet = Arc::new(DemoFleet {
+        nodes: Mutex::new(nodes.clone()),
+        servers: Mutex::new(Vec::new()),
+        args: args.clone(),
+        dir: dir.clone(),
+        pub_key: pub_key.clone(),
+    });
     let mut servers = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let path = dir
@@ -71,7 +79,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .join(i.to_string())
             .join(crate::control::SOCKET_NAME);
         servers.push(
-            crate::control::serve(&path, node.clone())
+            crate::control::serve_with_fleet(&path, node.clone(), fleet.clone())
                 .map_err(|e| format!("control socket {}: {e}", path.display()))?,
         );
     }
@@ -85,8 +93,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
+    let all = fleet.all();
     std::thread::scope(|s| {
-        for node in &nodes {
+        for node in &all {
             s.spawn(|| node.leave());
         }
     });
@@ -156,31 +165,138 @@ fn start_nodes(
     }
     let mut nodes: Vec<Arc<NodeHandle>> = Vec::new();
     for i in 0..args.nodes {
-        let node_dir = data.join(i.to_string());
-        super::node::create_private_dir(&node_dir)?;
-        if i == 0 {
-            // `.load FILE` on the console signs with the node's own key:
-            // the demo key, which every node trusts, so loaded code deploys
-            // itself like the samples.
-            let key = node_dir.join(crate::control::LOCAL_KEY);
-            std::fs::copy(dir.join("demo.key"), &key)?;
-        }
-        let mut cfg = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
-        cfg.join = nodes.first().map(|n| n.addr());
-        // Lab mode, so a node started by hand with --id --lab may join.
-        cfg.tcp.link.lab = true;
-        cfg.data_dir = Some(node_dir);
-        cfg.trust_files = vec![pub_key.to_path_buf()];
-        args.tuning.apply(&mut cfg);
-        args.wan.apply(&mut cfg);
-        let node = Node::spawn(cfg).map_err(|e| format!("node {i}: {e}"))?;
-        nodes.push(Arc::new(node));
+        let join = nodes.first().map(|n| n.addr());
+        nodes.push(Arc::new(start_node(args, dir, pub_key, i, join)?));
     }
     for node in &nodes {
         node.wait_joined(Duration::from_secs(60))?;
     }
     wait_for_ring(&nodes)?;
     Ok(nodes)
+}
+
+/// Node `i` of the demo, in `dir/nodes/I`, joining the node at `join`.
+fn start_node(
+    args: &Args,
+    dir: &Path,
+    pub_key: &Path,
+    i: usize,
+    join: Option<SocketAddr>,
+) -> Result<NodeHandle, Box<dyn std::error::Error>> {
+    let node_dir = dir.join("nodes").join(i.to_string());
+    super::node::create_private_dir(&node_dir)?;
+    if i == 0 {
+        // `.load FILE` on the console signs with the node's own key:
+        // the demo key, which every node trusts, so loaded code deploys
+        // itself like the samples.
+        let key = node_dir.join(crate::control::LOCAL_KEY);
+        std::fs::copy(dir.join("demo.key"), &key)?;
+    }
+    let mut cfg = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
+    cfg.join = join;
+    // Lab mode, so a node started by hand with --id --lab may join.
+    cfg.tcp.link.lab = true;
+    cfg.data_dir = Some(node_dir);
+    cfg.trust_files = vec![pub_key.to_path_buf()];
+    args.tuning.apply(&mut cfg);
+    args.wan.apply(&mut cfg);
+    Ok(Node::spawn(cfg).map_err(|e| format!("node {i}: {e}"))?)
+}
+
+/// The demo's nodes, for the console's `.nodes`, `.crash`, `.leave` and
+/// `.spawn`; node 0 runs the console and stays.
+struct DemoFleet {
+    nodes: Mutex<Vec<Arc<NodeHandle>>>,
+    /// Control sockets of the nodes `.spawn` started.
+    servers: Mutex<Vec<crate::control::ControlServer>>,
+    args: Args,
+    dir: PathBuf,
+    pub_key: PathBuf,
+}
+
+impl DemoFleet {
+    fn node(&self, i: usize) -> Result<Arc<NodeHandle>, String> {
+        if i == 0 {
+            return Err("node 0 runs this console: pick another (see .nodes)".into());
+        }
+        let nodes = self.nodes.lock().expect("nodes lock");
+        nodes
+            .get(i)
+            .cloned()
+            .ok_or_else(|| format!("no node {i}: this demo has nodes 0 to {}", nodes.len() - 1))
+    }
+
+    fn all(&self) -> Vec<Arc<NodeHandle>> {
+        self.nodes.lock().expect("nodes lock").clone()
+    }
+}
+
+impl crate::control::Fleet for DemoFleet {
+    fn nodes(&self) -> String {
+        let mut out = String::new();
+        for (i, n) in self.all().iter().enumerate() {
+            let state = match n.state() {
+                NodeState::Joined => "up".to_string(),
+                NodeState::Joining => "joining".to_string(),
+                NodeState::JoinFailed(why) => format!("join failed: {why}"),
+                NodeState::Stopped => "stopped".to_string(),
+            };
+            out.push_str(&format!(
+                "{i:>3}  {:<21} {}  {state}\n",
+                n.addr().to_string(),
+                n.id().short(8)
+            ));
+        }
+        out.pop();
+        out
+    }
+
+    fn crash(&self, i: usize) -> Result<String, String> {
+        let node = self.node(i)?;
+        if !node.is_running() {
+            return Err(format!("node {i} is already stopped"));
+        }
+        node.kill();
+        Ok(format!(
+            "node {i} ({:?}) crashed: it told nobody; its neighbours will notice",
+            node.me()
+        ))
+    }
+
+    fn leave(&self, i: usize) -> Result<String, String> {
+        let node = self.node(i)?;
+        if !node.is_running() {
+            return Err(format!("node {i} is already stopped"));
+        }
+        node.leave();
+        Ok(format!("node {i} ({:?}) left the ring", node.me()))
+    }
+
+    fn spawn(&self) -> Result<String, String> {
+        let nodes = self.all();
+        let join = nodes
+            .iter()
+            .find(|n| n.state() == NodeState::Joined)
+            .map(|n| n.addr())
+            .ok_or("no node of this demo is up to join through")?;
+        let i = nodes.len();
+        let node = start_node(&self.args, &self.dir, &self.pub_key, i, Some(join))
+            .map_err(|e| e.to_string())?;
+        node.wait_joined(Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let node = Arc::new(node);
+        let path = self
+            .dir
+            .join("nodes")
+            .join(i.to_string())
+            .join(crate::control::SOCKET_NAME);
+        let server = crate::control::serve(&path, node.clone())
+            .map_err(|e| format!("control socket {}: {e}", path.display()))?;
+        self.servers.lock().expect("servers lock").push(server);
+        let me = node.me();
+        self.nodes.lock().expect("nodes lock").push(node);
+        Ok(format!("node {i} ({me:?}) joined the ring"))
+    }
 }
 
 /// Waits (60 s at most) until every node's successor and predecessor are

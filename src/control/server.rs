@@ -12,6 +12,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::fleet::Fleet;
 use crate::id::Id;
 use crate::node::NodeHandle;
 use crate::wire::{read_frame, write_frame};
@@ -31,6 +32,8 @@ const EVAL_LIMIT: Duration = Duration::from_secs(60);
 /// was last loaded from here (so `.reload NAME` can read it again).
 struct Served {
     node: Arc<NodeHandle>,
+    /// The other nodes of this process, in `peerlet demo`.
+    fleet: Option<Arc<dyn Fleet>>,
     /// The socket's path: its directory is the node's data directory.
     socket: PathBuf,
     files: Mutex<HashMap<String, PathBuf>>,
@@ -60,6 +63,23 @@ impl Drop for ControlServer {
 /// Listens on `path` (a stale socket file there is replaced), readable and
 /// writable by the owner only, and serves `node` on a background thread.
 pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
+    serve_with(path, node, None)
+}
+
+/// [`serve`], with the other nodes of this process for the fault commands.
+pub fn serve_with_fleet(
+    path: &Path,
+    node: Arc<NodeHandle>,
+    fleet: Arc<dyn Fleet>,
+) -> io::Result<ControlServer> {
+    serve_with(path, node, Some(fleet))
+}
+
+fn serve_with(
+    path: &Path,
+    node: Arc<NodeHandle>,
+    fleet: Option<Arc<dyn Fleet>>,
+) -> io::Result<ControlServer> {
     if let Some(dir) = path.parent() {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
@@ -72,6 +92,7 @@ pub fn serve(path: &Path, node: Arc<NodeHandle>) -> io::Result<ControlServer> {
     let open = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(Served {
         node,
+        fleet,
         socket: path.to_path_buf(),
         files: Mutex::new(HashMap::new()),
     });
@@ -183,6 +204,22 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     };
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
+        Request::Nodes | Request::Crash { .. } | Request::Leave { .. } | Request::Spawn => {
+            let Some(fleet) = &served.fleet else {
+                return Ok(Response::Error(
+                    "only in `peerlet demo`: this node runs alone in its process \
+                     (stop a `peerlet node` with Ctrl-C, or kill it)"
+                        .into(),
+                ));
+            };
+            let done = |r: Result<String, String>| r.map_or_else(Response::Error, Response::Ok);
+            Ok(match req {
+                Request::Crash { node } => done(fleet.crash(node)),
+                Request::Leave { node } => done(fleet.leave(node)),
+                Request::Spawn => done(fleet.spawn()),
+                _ => Response::Ok(fleet.nodes()),
+            })
+        }
         Request::Log { .. } => Err("a log stream takes a connection of its own".into()),
         Request::Peers => on_node(node.call(|kbr, now| Ok(super::show::peers(kbr, now)))),
         Request::Trace { key } => {
