@@ -30,11 +30,6 @@ pub struct Book {
 }
 
 impl Book {
-    /// What this node found at `addr`, if its connection there is up.
-    pub fn at(&self, addr: &SocketAddr) -> Option<&PeerIdentity> {
-        self.found.get(addr).map(|(p, _)| p)
-    }
-
     /// Our connection `generation` to `addr` completed its handshake with
     /// `peer`.
     pub fn found(&mut self, addr: SocketAddr, peer: PeerIdentity, generation: u64) {

@@ -464,11 +464,6 @@ impl Transport {
         depths
     }
 
-    /// Bytes queued to all peers together.
-    pub fn queued_bytes(&self) -> usize {
-        self.opener.queued.get()
-    }
-
     /// Forgets the connection to `addr` if it is still `generation`, so the
     /// next send reconnects; one that was never `reached` also makes the
     /// address unreachable for a while.
