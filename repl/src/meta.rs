@@ -185,7 +185,44 @@ pub const META_COMMANDS: &[MetaCommand] = &[
         help: "start one more node in this demo; it joins the ring",
         build: |args, _| bare(args, Request::Spawn),
     },
+    MetaCommand {
+        name: ".partition",
+        args: "GROUP GROUP…",
+        help: "cut the network between groups of nodes (e.g. 0-4 5-9,\n\
+               or 0,2 3); nodes no group names are one group more",
+        build: |args, _| {
+            let groups: Option<Vec<Vec<usize>>> = args.iter().map(|g| parse_group(g)).collect();
+            match groups {
+                Some(groups) if !groups.is_empty() => send(Request::Partition { groups }),
+                _ => None,
+            }
+        },
+    },
+    MetaCommand {
+        name: ".heal",
+        args: "",
+        help: "lift the partition: every node hears every other again",
+        build: |args, _| bare(args, Request::Heal),
+    },
 ];
+
+/// `0-4`, `3`, `0,2,5-7`: node numbers.
+fn parse_group(text: &str) -> Option<Vec<usize>> {
+    let mut nodes = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b || b - a > 10_000 {
+                    return None;
+                }
+                nodes.extend(a..=b);
+            }
+            None => nodes.push(part.parse().ok()?),
+        }
+    }
+    Some(nodes)
+}
 
 const HELP_INTRO: &str = "\
 Lua lines run on the node, in its console peerlet (same API and budgets as

@@ -70,6 +70,13 @@ pub enum Request {
     },
     /// Start one more node in this process; it joins the ring.
     Spawn,
+    /// Cut the network of this process between `groups` of node numbers
+    /// (the nodes no group names form one group more).
+    Partition {
+        groups: Vec<Vec<usize>>,
+    },
+    /// Lift the partition.
+    Heal,
 }
 
 /// The node's answer: text to print, or an error naming the reason.

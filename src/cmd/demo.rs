@@ -19,10 +19,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use crate::node::{Node, NodeConfig, NodeHandle, NodeState};
+use super::fleet::LocalFleet;
+use crate::net::cut::Cut;
+use crate::node::{Node, NodeConfig, NodeHandle};
 use crate::package::signing;
 
 /// Start a local overlay with the sample peerlets and a REPL.
@@ -62,28 +63,22 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("demo directory {}: {e}", dir.display()))?;
     super::init_logging_to_file(&dir.join("demo.log"))?;
     let (pub_key, samples) = prepare_samples(&dir, &args.samples)?;
-    let nodes = start_nodes(&args, &dir, &pub_key)?;
+    let data = dir.join("nodes");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    }
+    let cut = Cut::default();
+    let start = {
+        let (args, dir, pub_key, cut) = (args.clone(), dir.clone(), pub_key.clone(), cut.clone());
+        Box::new(move |i, join| {
+            start_node(&args, &dir, &pub_key, &cut, i, join).map_err(|e| e.to_string())
+        })
+    };
+    let fleet = LocalFleet::start(args.nodes, &dir, cut, start)?;
+    let nodes = fleet.all();
     let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles[..1], &samples)?;
-    let fleet = Arc::new(DemoFleet {
-        nodes: Mutex::new(nodes.clone()),
-        servers: Mutex::new(Vec::new()),
-        args: args.clone(),
-        dir: dir.clone(),
-        pub_key: pub_key.clone(),
-    });
-    let mut servers = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let path = dir
-            .join("nodes")
-            .join(i.to_string())
-            .join(crate::control::SOCKET_NAME);
-        servers.push(
-            crate::control::serve_with_fleet(&path, node.clone(), fleet.clone())
-                .map_err(|e| format!("control socket {}: {e}", path.display()))?,
-        );
-    }
-    let console = servers[0].path().to_path_buf();
+    let console = fleet.socket(0);
     let result = if args.eval.is_empty() {
         println!("{}", banner(&nodes, &dir, &samples));
         attach(&console)
@@ -93,13 +88,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
-    let all = fleet.all();
-    std::thread::scope(|s| {
-        for node in &all {
-            s.spawn(|| node.leave());
-        }
-    });
-    drop(servers);
+    fleet.stop();
     result
 }
 
@@ -154,32 +143,12 @@ fn prepare_samples(
     Ok((pub_key, signed))
 }
 
-fn start_nodes(
-    args: &Args,
-    dir: &Path,
-    pub_key: &Path,
-) -> Result<Vec<Arc<NodeHandle>>, Box<dyn std::error::Error>> {
-    let data = dir.join("nodes");
-    if data.exists() {
-        std::fs::remove_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    }
-    let mut nodes: Vec<Arc<NodeHandle>> = Vec::new();
-    for i in 0..args.nodes {
-        let join = nodes.first().map(|n| n.addr());
-        nodes.push(Arc::new(start_node(args, dir, pub_key, i, join)?));
-    }
-    for node in &nodes {
-        node.wait_joined(Duration::from_secs(60))?;
-    }
-    wait_for_ring(&nodes)?;
-    Ok(nodes)
-}
-
 /// Node `i` of the demo, in `dir/nodes/I`, joining the node at `join`.
 fn start_node(
     args: &Args,
     dir: &Path,
     pub_key: &Path,
+    cut: &Cut,
     i: usize,
     join: Option<SocketAddr>,
 ) -> Result<NodeHandle, Box<dyn std::error::Error>> {
@@ -200,135 +169,8 @@ fn start_node(
     cfg.trust_files = vec![pub_key.to_path_buf()];
     args.tuning.apply(&mut cfg);
     args.wan.apply(&mut cfg);
+    cfg.tcp.cut = Some(cut.clone());
     Ok(Node::spawn(cfg).map_err(|e| format!("node {i}: {e}"))?)
-}
-
-/// The demo's nodes, for the console's `.nodes`, `.crash`, `.leave` and
-/// `.spawn`; node 0 runs the console and stays.
-struct DemoFleet {
-    nodes: Mutex<Vec<Arc<NodeHandle>>>,
-    /// Control sockets of the nodes `.spawn` started.
-    servers: Mutex<Vec<crate::control::ControlServer>>,
-    args: Args,
-    dir: PathBuf,
-    pub_key: PathBuf,
-}
-
-impl DemoFleet {
-    fn node(&self, i: usize) -> Result<Arc<NodeHandle>, String> {
-        if i == 0 {
-            return Err("node 0 runs this console: pick another (see .nodes)".into());
-        }
-        let nodes = self.nodes.lock().expect("nodes lock");
-        nodes
-            .get(i)
-            .cloned()
-            .ok_or_else(|| format!("no node {i}: this demo has nodes 0 to {}", nodes.len() - 1))
-    }
-
-    fn all(&self) -> Vec<Arc<NodeHandle>> {
-        self.nodes.lock().expect("nodes lock").clone()
-    }
-}
-
-impl crate::control::Fleet for DemoFleet {
-    fn nodes(&self) -> String {
-        let mut out = String::new();
-        for (i, n) in self.all().iter().enumerate() {
-            let state = match n.state() {
-                NodeState::Joined => "up".to_string(),
-                NodeState::Joining => "joining".to_string(),
-                NodeState::JoinFailed(why) => format!("join failed: {why}"),
-                NodeState::Stopped => "stopped".to_string(),
-            };
-            out.push_str(&format!(
-                "{i:>3}  {:<21} {}  {state}\n",
-                n.addr().to_string(),
-                n.id().short(8)
-            ));
-        }
-        out.pop();
-        out
-    }
-
-    fn crash(&self, i: usize) -> Result<String, String> {
-        let node = self.node(i)?;
-        if !node.is_running() {
-            return Err(format!("node {i} is already stopped"));
-        }
-        node.kill();
-        Ok(format!(
-            "node {i} ({:?}) crashed: it told nobody; its neighbours will notice",
-            node.me()
-        ))
-    }
-
-    fn leave(&self, i: usize) -> Result<String, String> {
-        let node = self.node(i)?;
-        if !node.is_running() {
-            return Err(format!("node {i} is already stopped"));
-        }
-        node.leave();
-        Ok(format!("node {i} ({:?}) left the ring", node.me()))
-    }
-
-    fn spawn(&self) -> Result<String, String> {
-        let nodes = self.all();
-        let join = nodes
-            .iter()
-            .find(|n| n.state() == NodeState::Joined)
-            .map(|n| n.addr())
-            .ok_or("no node of this demo is up to join through")?;
-        let i = nodes.len();
-        let node = start_node(&self.args, &self.dir, &self.pub_key, i, Some(join))
-            .map_err(|e| e.to_string())?;
-        node.wait_joined(Duration::from_secs(30))
-            .map_err(|e| e.to_string())?;
-        let node = Arc::new(node);
-        let path = self
-            .dir
-            .join("nodes")
-            .join(i.to_string())
-            .join(crate::control::SOCKET_NAME);
-        let server = crate::control::serve(&path, node.clone())
-            .map_err(|e| format!("control socket {}: {e}", path.display()))?;
-        self.servers.lock().expect("servers lock").push(server);
-        let me = node.me();
-        self.nodes.lock().expect("nodes lock").push(node);
-        Ok(format!("node {i} ({me:?}) joined the ring"))
-    }
-}
-
-/// Waits (60 s at most) until every node's successor and predecessor are
-/// its neighbours on the ring, so the first keys typed land at their roots.
-fn wait_for_ring(nodes: &[Arc<NodeHandle>]) -> Result<(), Box<dyn std::error::Error>> {
-    let mut ids: Vec<crate::id::Id> = nodes.iter().map(|n| n.id()).collect();
-    ids.sort();
-    let end = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut settled = true;
-        for node in nodes {
-            let (succ, pred) = node.call(|kbr, now| {
-                let t = kbr.view(now);
-                (
-                    t.successors().first().map(|s| s.id),
-                    t.predecessor().map(|p| p.id),
-                )
-            })?;
-            let at = ids.iter().position(|i| *i == node.id()).expect("listed");
-            let want_succ = ids[(at + 1) % ids.len()];
-            let want_pred = ids[(at + ids.len() - 1) % ids.len()];
-            let alone = ids.len() == 1;
-            settled &= alone || (succ == Some(want_succ) && pred == Some(want_pred));
-        }
-        if settled {
-            return Ok(());
-        }
-        if std::time::Instant::now() > end {
-            return Err("the demo ring did not settle within 60 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The REPL on this terminal: Ctrl-C interrupts the running line.

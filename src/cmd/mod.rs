@@ -1,7 +1,10 @@
 //! The subcommands of the `peerlet` binary, one file each: each has the
-//! subcommand's clap `Args` and a `run(args)` that `main` calls.
+//! subcommand's clap `Args` and a `run(args)` that `main` calls. `fleet`
+//! is the nodes `demo` and `testnet` run in one process, with their
+//! consoles' fault commands.
 
 pub mod demo;
+pub mod fleet;
 pub mod keygen;
 mod log_file;
 pub mod node;

@@ -1,11 +1,17 @@
 //! `peerlet testnet N`: a ring of N nodes in this process on 127.0.0.1, for
 //! trying things out. The first node creates the ring and the others join
-//! through it; each is printed as `ADDR ID` once all are joined. Ctrl-C (or
-//! SIGTERM) makes every node leave gracefully.
+//! through it; each is printed as `ADDR ID` once all are joined. Each node
+//! has a console at `DIR/nodes/N/control.sock` (`peerlet repl` it), with
+//! the fault commands of [`super::fleet`]. Ctrl-C (or SIGTERM) makes every
+//! node leave gracefully.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use super::fleet::LocalFleet;
+use crate::net::cut::Cut;
 use crate::node::{Node, NodeConfig, NodeHandle};
 
 /// Start a local ring of N nodes.
@@ -25,6 +31,10 @@ pub struct Args {
     /// Run peerlets signed by this publisher key (a minisign .pub file). Repeatable.
     #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<std::path::PathBuf>,
+    /// Where the nodes' consoles listen (DIR/nodes/N/control.sock; wiped
+    /// at start). Default: $PEERLET_HOME/testnet.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub wan: WanArgs,
     #[command(flatten)]
@@ -68,43 +78,68 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.nodes == 0 {
         return Err("N must be at least 1".into());
     }
+    if let Some(p) = args.base_port {
+        if p.checked_add(args.nodes as u16 - 1).is_none() {
+            return Err(format!("--base-port {p} leaves no room for {} nodes", args.nodes).into());
+        }
+    }
     crate::package::trust::TrustPolicy::load(None, &args.trust)?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => crate::package::signing::default_key_dir()?.join("testnet"),
+    };
+    super::node::create_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let consoles = dir.join("nodes");
+    if consoles.exists() {
+        std::fs::remove_dir_all(&consoles).map_err(|e| format!("{}: {e}", consoles.display()))?;
+    }
     let stop = super::stop_signals(true)?;
-    let mut nodes: Vec<NodeHandle> = Vec::with_capacity(args.nodes);
-    for i in 0..args.nodes {
-        let port = match args.base_port {
-            Some(p) => p.checked_add(i as u16).ok_or_else(|| {
-                format!("--base-port {p} leaves no room for {} nodes", args.nodes)
-            })?,
-            None => 0,
-        };
-        let listen = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut cfg = NodeConfig::new(listen);
-        cfg.join = nodes.first().map(|n| n.addr());
-        // Lab mode, so a node started by hand with --id --lab may join.
-        cfg.tcp.link.lab = true;
-        args.tuning.apply(&mut cfg);
-        args.wan.apply(&mut cfg);
-        cfg.trust_files = args.trust.clone();
-        let node =
-            Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;
-        nodes.push(node);
-    }
-    for node in &nodes {
-        node.wait_joined(Duration::from_secs(60))?;
-    }
+    let cut = Cut::default();
+    let args = Arc::new(args);
+    let start = {
+        let (args, cut) = (args.clone(), cut.clone());
+        Box::new(move |i: usize, join| start_node(&args, &cut, i, join))
+    };
+    let fleet = LocalFleet::start(args.nodes, &dir, cut, start)?;
+    let nodes = fleet.all();
     for node in &nodes {
         println!("{} {}", node.addr(), node.id());
     }
-    let handles: Vec<&NodeHandle> = nodes.iter().collect();
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles, &args.load)?;
-    tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
+    tracing::info!(
+        "{} nodes running; consoles: peerlet repl {}/N/control.sock; Ctrl-C to stop",
+        nodes.len(),
+        consoles.display()
+    );
     let _ = stop.recv();
     tracing::info!("leaving");
-    std::thread::scope(|s| {
-        for node in &nodes {
-            s.spawn(|| node.leave());
-        }
-    });
+    fleet.stop();
     Ok(())
+}
+
+/// Node `i` of the testnet, on the port after the base port's `i`th (or
+/// any free port), joining `join`.
+fn start_node(
+    args: &Args,
+    cut: &Cut,
+    i: usize,
+    join: Option<SocketAddr>,
+) -> Result<NodeHandle, String> {
+    let port = match args.base_port {
+        Some(p) => p
+            .checked_add(i as u16)
+            .ok_or_else(|| format!("--base-port {p} leaves no room for node {i}"))?,
+        None => 0,
+    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cfg = NodeConfig::new(listen);
+    cfg.join = join;
+    // Lab mode, so a node started by hand with --id --lab may join.
+    cfg.tcp.link.lab = true;
+    args.tuning.apply(&mut cfg);
+    args.wan.apply(&mut cfg);
+    cfg.tcp.cut = Some(cut.clone());
+    cfg.trust_files = args.trust.clone();
+    Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))
 }

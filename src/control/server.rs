@@ -204,10 +204,15 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
     };
     match req {
         Request::Eval { code } => Ok(eval(node, code)),
-        Request::Nodes | Request::Crash { .. } | Request::Leave { .. } | Request::Spawn => {
+        Request::Nodes
+        | Request::Crash { .. }
+        | Request::Leave { .. }
+        | Request::Spawn
+        | Request::Partition { .. }
+        | Request::Heal => {
             let Some(fleet) = &served.fleet else {
                 return Ok(Response::Error(
-                    "only in `peerlet demo`: this node runs alone in its process \
+                    "only in `peerlet demo` and `peerlet testnet`: this node runs alone in its process \
                      (stop a `peerlet node` with Ctrl-C, or kill it)"
                         .into(),
                 ));
@@ -217,6 +222,8 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
                 Request::Crash { node } => done(fleet.crash(node)),
                 Request::Leave { node } => done(fleet.leave(node)),
                 Request::Spawn => done(fleet.spawn()),
+                Request::Partition { groups } => done(fleet.partition(&groups)),
+                Request::Heal => done(fleet.heal()),
                 _ => Response::Ok(fleet.nodes()),
             })
         }

@@ -273,6 +273,11 @@ async fn read_from_peer(
         match next {
             Ok(Some(msg)) => {
                 let bytes = reader.last_frame_len();
+                if let Some(cut) = &cfg.cut {
+                    if cut.separates(from.addr, incoming.me.addr) {
+                        continue; // lost in the partition
+                    }
+                }
                 NetCounters::add(&incoming.counters.bytes_in, bytes as u64);
                 // Past the limit of bytes waiting for the core, stop reading
                 // (the sender's queue fills, then its drops) until it

@@ -9,10 +9,12 @@
 //! [`identity`] is a node's key pair and the id it gives; [`secure`] the
 //! handshake and encrypted records every connection starts with; [`book`]
 //! which key this node found at which address; [`warn`] rate-limits the
-//! warnings a peer can cause; [`wan`] emulates a wide-area network.
+//! warnings a peer can cause; [`wan`] emulates a wide-area network and
+//! [`cut`] a partition of it.
 
 pub mod book;
 pub mod connection;
+pub mod cut;
 pub mod identity;
 pub mod incoming;
 pub mod secure;

@@ -90,6 +90,9 @@ pub struct TcpConfig {
     pub link: LinkSettings,
     /// An emulated wide-area network (`--latency`, `--loss`); off by default.
     pub wan: Option<super::wan::Wan>,
+    /// A partition of the nodes of this process (`.partition`), shared by
+    /// their transports; none by default.
+    pub cut: Option<super::cut::Cut>,
 }
 
 impl Default for TcpConfig {
@@ -111,6 +114,7 @@ impl Default for TcpConfig {
             max_in_flight: 32 << 20,
             link: LinkSettings::default(),
             wan: None,
+            cut: None,
         }
     }
 }
@@ -422,6 +426,11 @@ impl Transport {
     /// could not be reached a moment ago, nor where the connection found
     /// another node than `id`.
     fn may_send(&mut self, to: SocketAddr, id: Option<Id>) -> bool {
+        if let Some(cut) = &self.opener.cfg.cut {
+            if cut.separates(self.opener.me.addr, to) {
+                return false;
+            }
+        }
         if let Some(since) = self.unreachable.get(&to) {
             if since.elapsed() < self.opener.cfg.unreachable_backoff {
                 return false;
