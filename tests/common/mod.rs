@@ -7,6 +7,7 @@ pub mod answering;
 pub mod attack;
 pub mod deploy;
 pub mod hostile;
+pub mod netns;
 pub mod repl;
 pub mod samples;
 pub mod sim;
