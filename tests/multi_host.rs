@@ -43,7 +43,12 @@ fn a_ring_across_hosts_routes_stores_and_heals() {
     let seed_v4 = addr(lab.hosts[0].v4, PORT);
     let seed_v6 = addr(lab.hosts[0].v6, PORT);
     let args = |i: usize| -> Vec<String> {
-        let mut a: Vec<String> = vec!["--trust".into(), key_pub.clone(), "--load".into(), dht.clone()];
+        let mut a: Vec<String> = vec![
+            "--trust".into(),
+            key_pub.clone(),
+            "--load".into(),
+            dht.clone(),
+        ];
         let listen = if i % 2 == 0 { "[::]" } else { "0.0.0.0" };
         a.extend(["--listen".into(), format!("{listen}:{PORT}")]);
         if i > 0 {
@@ -83,7 +88,9 @@ fn a_ring_across_hosts_routes_stores_and_heals() {
     // ring of its own meanwhile.
     lab.connect(4, false);
     let rest: Vec<NodeRef> = live[..4].to_vec();
-    eventually(Duration::from_secs(60), || one_ring(&nodes[..4], &rest, &keys));
+    eventually(Duration::from_secs(60), || {
+        one_ring(&nodes[..4], &rest, &keys)
+    });
     // The cut itself lasts 60 s, longer than every timeout of the core.
     std::thread::sleep(Duration::from_secs(60));
     lab.connect(4, true);
@@ -117,7 +124,10 @@ fn one_ring(nodes: &[HostNode], live: &[NodeRef], keys: &[Id]) -> Result<(), Str
             let root = oracle.successor(key).id.short(8);
             let ends = trace.lines().last().unwrap_or("");
             if !(ends.contains(&root) && ends.ends_with("root")) {
-                return Err(format!("{:?}: trace to {key} ends `{ends}`, want {root}", node.me));
+                return Err(format!(
+                    "{:?}: trace to {key} ends `{ends}`, want {root}",
+                    node.me
+                ));
             }
         }
     }
@@ -129,7 +139,9 @@ fn put_get(nodes: &[HostNode], from: usize, to: usize, key: &str, value: &str) {
     let handle = format!("local d = peerlet.lookup(kbr.key(\"{key}\"), \"dht\")");
     let put = format!("{handle}; return d:put(\"{key}\", \"{value}\")");
     let get = format!("{handle}; return (d:get(\"{key}\"))");
-    eventually(Duration::from_secs(30), || nodes[from].console(&put).map(drop));
+    eventually(Duration::from_secs(30), || {
+        nodes[from].console(&put).map(drop)
+    });
     eventually(Duration::from_secs(30), || {
         let got = nodes[to].console(&get)?;
         match got.trim_matches('"') == value {
@@ -146,12 +158,31 @@ fn signed_dht(dir: &Path) -> (String, String) {
     let (public, secret) = (dir.join("lab.pub"), dir.join("lab.key"));
     let run = |args: &[&std::ffi::OsStr]| {
         let out = std::process::Command::new(bin).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    run(&["keygen".as_ref(), "--pub".as_ref(), public.as_os_str(), "--sec".as_ref(), secret.as_os_str()]);
+    run(&[
+        "keygen".as_ref(),
+        "--pub".as_ref(),
+        public.as_os_str(),
+        "--sec".as_ref(),
+        secret.as_os_str(),
+    ]);
     let dht = dir.join("dht.lua");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("peerlets/dht.lua"), &dht).unwrap();
-    run(&["sign".as_ref(), "--sec".as_ref(), secret.as_os_str(), dht.as_os_str()]);
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("peerlets/dht.lua"),
+        &dht,
+    )
+    .unwrap();
+    run(&[
+        "sign".as_ref(),
+        "--sec".as_ref(),
+        secret.as_os_str(),
+        dht.as_os_str(),
+    ]);
     (
         public.to_string_lossy().into_owned(),
         dht.to_string_lossy().into_owned(),

@@ -154,25 +154,25 @@ fn the_tutorial_runs_as_written() {
                 expected.push(l.as_str());
             }
             let expected = expected.join("\n");
-            // A line that fails may be waiting on deployment: ask again,
-            // as the tutorial tells the reader to.
-            let mut tries = 0;
+            // A line that fails, or answers what it will not answer a
+            // moment later, may be waiting on deployment or on the ring
+            // noticing a crash: ask again, as the tutorial tells the
+            // reader to.
+            let end = Instant::now() + Duration::from_secs(30);
             loop {
-                let (ok, actual) = eval(&socket, work.path(), input);
+                let (_, actual) = eval(&socket, work.path(), input);
                 if matches(&expected, &actual) {
                     break;
                 }
-                tries += 1;
                 assert!(
-                    !ok || tries < 2,
+                    Instant::now() < end,
                     "`{input}` answered\n{actual}\nbut the tutorial says\n{expected}"
                 );
-                assert!(tries < 20, "`{input}` kept failing: {actual}");
                 std::thread::sleep(Duration::from_millis(250));
             }
         }
     }
-    assert!(consoles >= 5);
+    assert!(consoles >= 7);
 
     // Ctrl-D (end of input) stops the demo and every node it started.
     drop(stdin);

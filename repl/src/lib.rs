@@ -43,5 +43,5 @@ mod multiline;
 pub use client::{eval_once, interrupt};
 #[cfg(feature = "editor")]
 pub use editor::run;
-pub use protocol::{Request, Response};
+pub use protocol::{NodeChoice, Request, Response};
 pub use transport::{Connection, Transport};

@@ -156,9 +156,10 @@ pub const META_COMMANDS: &[MetaCommand] = &[
     },
     MetaCommand {
         name: ".crash",
-        args: "N",
-        help: "stop node N of this demo at once, telling nobody\n\
-               (its neighbours find out by their own checks)",
+        args: "N|successor",
+        help: "stop node N of this demo (or this node's successor)\n\
+               at once, telling nobody (its neighbours find out by\n\
+               their own checks)",
         build: |args, _| match args {
             [n] => n
                 .parse()
@@ -169,8 +170,9 @@ pub const META_COMMANDS: &[MetaCommand] = &[
     },
     MetaCommand {
         name: ".leave",
-        args: "N",
-        help: "make node N of this demo leave the ring gracefully",
+        args: "N|successor",
+        help: "make node N of this demo (or this node's successor)\n\
+               leave the ring gracefully",
         build: |args, _| match args {
             [n] => n
                 .parse()

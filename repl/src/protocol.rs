@@ -62,11 +62,11 @@ pub enum Request {
     Nodes,
     /// Stop node `node` of this process at once, telling nobody: a crash.
     Crash {
-        node: usize,
+        node: NodeChoice,
     },
     /// Make node `node` of this process leave the ring gracefully.
     Leave {
-        node: usize,
+        node: NodeChoice,
     },
     /// Start one more node in this process; it joins the ring.
     Spawn,
@@ -77,6 +77,27 @@ pub enum Request {
     },
     /// Lift the partition.
     Heal,
+}
+
+/// Which node of the process a fault command means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeChoice {
+    /// Its number in `.nodes`.
+    Number(usize),
+    /// The successor of the node this console runs on.
+    Successor,
+}
+
+impl std::str::FromStr for NodeChoice {
+    type Err = ();
+
+    /// `3` or `successor`.
+    fn from_str(text: &str) -> Result<NodeChoice, ()> {
+        match text {
+            "successor" => Ok(NodeChoice::Successor),
+            n => n.parse().map(NodeChoice::Number).map_err(drop),
+        }
+    }
 }
 
 /// The node's answer: text to print, or an error naming the reason.

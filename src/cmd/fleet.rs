@@ -157,6 +157,10 @@ impl crate::control::Fleet for LocalFleet {
         out
     }
 
+    fn number_of(&self, addr: SocketAddr) -> Option<usize> {
+        self.all().iter().position(|n| n.addr() == addr)
+    }
+
     fn crash(&self, i: usize) -> Result<String, String> {
         let node = self.node(i)?;
         if !node.is_running() {

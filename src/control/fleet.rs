@@ -7,6 +7,8 @@
 pub trait Fleet: Send + Sync {
     /// One line per node: number, address, id, state.
     fn nodes(&self) -> String;
+    /// The number of the node listening at `addr`, if it is one of these.
+    fn number_of(&self, addr: std::net::SocketAddr) -> Option<usize>;
     /// Stops node `node` at once, telling nobody.
     fn crash(&self, node: usize) -> Result<String, String>;
     /// Makes node `node` leave the ring gracefully.

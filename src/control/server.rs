@@ -16,7 +16,7 @@ use super::fleet::Fleet;
 use crate::id::Id;
 use crate::node::NodeHandle;
 use crate::wire::{read_frame, write_frame};
-use peerlet_repl::{Request, Response};
+use peerlet_repl::{NodeChoice, Request, Response};
 
 /// The socket's file name in a node's data directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -194,6 +194,24 @@ fn client_left(mut stream: &UnixStream) -> bool {
     left || stream.set_nonblocking(false).is_err()
 }
 
+/// The number in `fleet` of the node a fault command means: `successor`
+/// is the first successor of the node this console runs on.
+fn number(node: &NodeHandle, fleet: &dyn Fleet, choice: NodeChoice) -> Result<usize, String> {
+    match choice {
+        NodeChoice::Number(i) => Ok(i),
+        NodeChoice::Successor => {
+            let succ = node
+                .call(|kbr, now| kbr.view(now).successors().first().copied())
+                .map_err(|e| e.to_string())?
+                .filter(|s| s.id != node.id())
+                .ok_or("this node has no successor: it is alone in its ring")?;
+            fleet.number_of(succ.addr).ok_or_else(|| {
+                format!("this node's successor {succ:?} is not a node of this process")
+            })
+        }
+    }
+}
+
 /// Runs one request on the node.
 fn answer(served: &Served, req: Request) -> Result<Response, String> {
     let node = &served.node;
@@ -219,8 +237,12 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
             };
             let done = |r: Result<String, String>| r.map_or_else(Response::Error, Response::Ok);
             Ok(match req {
-                Request::Crash { node } => done(fleet.crash(node)),
-                Request::Leave { node } => done(fleet.leave(node)),
+                Request::Crash { node: choice } => {
+                    done(number(node, fleet.as_ref(), choice).and_then(|i| fleet.crash(i)))
+                }
+                Request::Leave { node: choice } => {
+                    done(number(node, fleet.as_ref(), choice).and_then(|i| fleet.leave(i)))
+                }
                 Request::Spawn => done(fleet.spawn()),
                 Request::Partition { groups } => done(fleet.partition(&groups)),
                 Request::Heal => done(fleet.heal()),
