@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::netns::{addr, unavailable, HostNode, Lab};
+use common::netns::{addr, unavailable, BareHost, HostNode, Lab};
 use common::{eventually, random_keys};
 use peerlet::id::Id;
 use peerlet::sim::Oracle;
@@ -24,14 +24,23 @@ use peerlet::wire::NodeRef;
 const PORT: u16 = 47510;
 const HOSTS: usize = 5;
 
+/// False, after saying why, where namespaces cannot be made; a failure
+/// instead when `PEERLET_REQUIRE_NETNS` is set.
+fn can_run() -> bool {
+    let Some(why) = unavailable() else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("PEERLET_REQUIRE_NETNS").is_none(),
+        "PEERLET_REQUIRE_NETNS is set, but the multi-host tests cannot run: {why}"
+    );
+    eprintln!("NOT RUN: the multi-host tests need network namespaces: {why}");
+    false
+}
+
 #[test]
 fn a_ring_across_hosts_routes_stores_and_heals() {
-    if let Some(why) = unavailable() {
-        assert!(
-            std::env::var_os("PEERLET_REQUIRE_NETNS").is_none(),
-            "PEERLET_REQUIRE_NETNS is set, but the multi-host test cannot run: {why}"
-        );
-        eprintln!("NOT RUN: the multi-host test needs network namespaces: {why}");
+    if !can_run() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -107,6 +116,71 @@ fn a_ring_across_hosts_routes_stores_and_heals() {
     for node in &mut nodes {
         node.kill();
     }
+}
+
+/// A host with no route to any of its seeds (no IPv6 at all, no IPv4
+/// network) cannot be taken in by waiting: the node says why and exits.
+/// One seed it can route to, even a late one, keeps it trying.
+#[test]
+fn a_node_that_cannot_route_to_its_seeds_stops_with_the_reason() {
+    if !can_run() {
+        return;
+    }
+    let host = BareHost::new();
+    let run = |seeds: &[&str]| {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &host.ns,
+            env!("CARGO_BIN_EXE_peerlet"),
+            "node",
+        ])
+        .args(["--listen", "127.0.0.1:47510"]);
+        for s in seeds {
+            cmd.args(["--join", s]);
+        }
+        cmd
+    };
+    let out = run(&["[fd77::1]:47510", "10.77.0.1:47510"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no seed can be reached from this host")
+            && stderr.contains("no route to IPv6 address fd77::1")
+            && stderr.contains("no route to IPv4 address 10.77.0.1"),
+        "{stderr}"
+    );
+    // A late seed on this host's loopback: the node keeps trying.
+    let mut child = run(&["[fd77::1]:47510", "127.0.0.1:47511"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    let mut retrying = false;
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("no seed answered; trying again") => {
+                retrying = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(retrying, "the node did not keep trying its late seed");
 }
 
 /// Every node's successor is the oracle's, and `.trace` from every node

@@ -102,6 +102,22 @@ fn a_node_started_before_its_seed_joins_once_the_seed_is_up() {
 }
 
 #[test]
+fn a_port_in_use_stops_the_node_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_peerlet"))
+        .args(["node", "--listen", &addr])
+        .output()
+        .expect("run peerlet");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot start a node on {addr}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_name_that_does_not_resolve_stops_the_node_with_the_reason() {
     let out = Command::new(env!("CARGO_BIN_EXE_peerlet"))
         .args([

@@ -189,6 +189,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|s| super::seeds::resolve("--join", s))
         .collect::<Result<Vec<_>, _>>()?;
+    let seeds = super::seeds::routable(seeds)?;
     let mut cfg = NodeConfig::new(args.listen);
     cfg.join = seeds.first().copied();
     cfg.advertise = match &args.advertise {

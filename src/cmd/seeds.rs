@@ -59,6 +59,52 @@ pub fn advertised(listen: SocketAddr, seeds: &[SocketAddr]) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
+/// Keeps the seeds this host has a route to, warning about the others;
+/// an error naming each cause when it has a route to none. A seed that is
+/// late (refusing connections, not yet started) has a route: only a host
+/// that lacks the address family or the network is caught here, so a
+/// daemon does not wait for ever on a seed it can never reach.
+pub fn routable(seeds: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    let mut kept = Vec::new();
+    let mut causes = Vec::new();
+    for seed in seeds {
+        match route_to(seed) {
+            Ok(()) => kept.push(seed),
+            Err(why) => {
+                tracing::warn!("--join {seed}: not reachable from this host: {why}");
+                causes.push(format!("{seed}: {why}"));
+            }
+        }
+    }
+    if kept.is_empty() && !causes.is_empty() {
+        return Err(format!(
+            "no seed can be reached from this host ({})",
+            causes.join("; ")
+        ));
+    }
+    Ok(kept)
+}
+
+/// Whether this host has an address and a route for `to` (a UDP socket is
+/// connected; nothing is sent).
+fn route_to(to: SocketAddr) -> Result<(), String> {
+    let family = if to.is_ipv6() { "IPv6" } else { "IPv4" };
+    let bind: SocketAddr = match to.is_ipv6() {
+        true => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        false => (Ipv4Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("this host has no {family} ({e})"))?;
+    socket.connect(to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::AddrNotAvailable => {
+            format!(
+                "this host has no route to {family} address {} ({e})",
+                to.ip()
+            )
+        }
+        _ => e.to_string(),
+    })
+}
+
 /// Longest pause between two rounds of seeds.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 

@@ -114,6 +114,27 @@ impl Drop for Lab {
     }
 }
 
+/// A namespace with nothing but its loopback: a host with no network.
+pub struct BareHost {
+    pub ns: String,
+}
+
+impl BareHost {
+    pub fn new() -> BareHost {
+        let ns = format!("pl{}bare", std::process::id());
+        ip(&["netns", "add", &ns]);
+        let host = BareHost { ns };
+        ip(&["-n", &host.ns, "link", "set", "lo", "up"]);
+        host
+    }
+}
+
+impl Drop for BareHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
 /// A `peerlet node` in a host's namespace, with a data directory (its key
 /// and its control socket) and a log file.
 pub struct HostNode {
