@@ -154,10 +154,16 @@ pub struct RoutedMessage {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
-    /// First frame from the side that opened a connection.
+    /// First frame from the side that opened a connection (and, inside
+    /// the handshake, the acceptor's answer).
     Hello {
         version: u32,
         node: NodeRef,
+        /// In the acceptor's hello: the address it saw the connection come
+        /// from, so a node on `0.0.0.0` learns the address others see
+        /// (behind NAT, its public one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seen: Option<SocketAddr>,
     },
     /// One hop of a routed message. `to_root`: the sender believes the
     /// receiver is the key's root. The receiver acks `hop` at once.
@@ -335,7 +341,7 @@ pub fn read_frame<T: DeserializeOwned>(
 /// Checks that the first message of a connection is a hello of our version.
 pub fn check_hello(msg: Message) -> Result<NodeRef, FrameError> {
     match msg {
-        Message::Hello { version, node } if version == PROTOCOL_VERSION => Ok(node),
+        Message::Hello { version, node, .. } if version == PROTOCOL_VERSION => Ok(node),
         Message::Hello { version, .. } => Err(FrameError::Version {
             theirs: version,
             ours: PROTOCOL_VERSION,
@@ -449,11 +455,13 @@ mod tests {
         let ok = Message::Hello {
             version: PROTOCOL_VERSION,
             node: node(3),
+            seen: None,
         };
         assert_eq!(check_hello(ok).unwrap(), node(3));
         let old = Message::Hello {
             version: 0,
             node: node(3),
+            seen: None,
         };
         let err = check_hello(old).unwrap_err().to_string();
         assert!(err.contains("version 0"), "{err}");

@@ -1,7 +1,8 @@
 //! A ring across hosts: five network namespaces on a bridge (see
 //! tests/common/netns.rs), one `peerlet node` each, listening on all
 //! addresses (`0.0.0.0` or `[::]`) and advertising what its host has, some
-//! by IPv4 and some by IPv6, joined through seeds of either family. It
+//! by IPv4 and some by IPv6 (the address their seed saw them come from),
+//! joined through seeds of either family. It
 //! checks what a user of several machines relies on: one ring of all;
 //! every host's lookups reach the oracle's root; a value put on one host
 //! is read on another; a host cut off for 60 s comes back into one ring;
@@ -83,6 +84,13 @@ fn a_ring_across_hosts_routes_stores_and_heals() {
             _ => addr(host.v4, PORT),
         };
         assert_eq!(node.me.addr.to_string(), want, "host {i}");
+        // A joiner takes the address its seed saw it come from.
+        let log = std::fs::read_to_string(&node.log).unwrap();
+        assert!(
+            i == 0 || log.contains(&format!("advertising {want}, the address seed")),
+            "host {i}: {}",
+            node.log_tail()
+        );
     }
 
     let live: Vec<NodeRef> = nodes.iter().map(|n| n.me).collect();

@@ -123,6 +123,7 @@ fn hello(peer: &WirePeer, version: u32) -> Vec<u8> {
     let hello = Message::Hello {
         version,
         node: peer.me,
+        seen: None,
     };
     ciborium::into_writer(&hello, &mut out).unwrap();
     out

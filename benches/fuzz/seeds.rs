@@ -70,6 +70,7 @@ pub fn messages() -> Vec<Message> {
         Message::Hello {
             version: PROTOCOL_VERSION,
             node: node(1),
+            seen: None,
         },
         route(app(AppKind::Message, false), false),
         route(

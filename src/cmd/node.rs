@@ -195,9 +195,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     cfg.advertise = match &args.advertise {
         Some(a) => Some(super::seeds::resolve("--advertise", a)?),
         None if args.listen.ip().is_unspecified() => {
-            let advertised = super::seeds::advertised(args.listen, &seeds);
+            let (advertised, seen_by) =
+                super::seeds::seen_or_guessed(args.listen, &seeds, args.lab);
+            let how = match seen_by {
+                Some(seed) => format!("the address seed {seed} sees"),
+                None => "the address of the interface towards the seeds".into(),
+            };
             tracing::info!(
-                "listening on {}: advertising {advertised} (give --advertise to choose)",
+                "listening on {}: advertising {advertised}, {how} (give --advertise to choose)",
                 args.listen
             );
             Some(advertised)

@@ -1,13 +1,15 @@
 //! Where a node finds its ring and how others find it: seeds given by host
 //! name or address (`--join`, repeatable), resolved on the caller's thread
 //! (never the node's), tried in turn and again with backoff until one takes
-//! the node in; and the address it advertises (`--advertise`, or one worked
-//! out when it listens on all addresses).
+//! the node in; and the address it advertises (`--advertise`, or, when it
+//! listens on all addresses, the one a seed sees it come from, or a guess).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+use crate::net::secure::{self, LinkSettings};
+use crate::net::NodeKey;
 use crate::node::{NodeError, NodeHandle};
 
 /// `HOST:PORT` (a name, an IPv4 address, or `[IPv6]`) as one address.
@@ -20,11 +22,68 @@ pub fn resolve(flag: &str, text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{flag} {text}: the name has no address"))
 }
 
+/// How long a seed may take to say which address it sees.
+const ASK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The address to advertise for a node listening on the unspecified
+/// address (`0.0.0.0`, `[::]`): the address the first seed that answers
+/// sees this node come from (it says so in its handshake: behind NAT, the
+/// public address), with the listen port, and which seed said so; else
+/// (no seed answers, or none was given) [`advertised`]'s guess.
+pub fn seen_or_guessed(
+    listen: SocketAddr,
+    seeds: &[SocketAddr],
+    lab: bool,
+) -> (SocketAddr, Option<SocketAddr>) {
+    // A node on 0.0.0.0 is reachable by IPv4 only; one on [::] by both.
+    let usable = |a: &SocketAddr| listen.is_ipv6() || a.is_ipv4();
+    // Seeds of the listen address's family first: a node on [::] is then
+    // known by its IPv6 address when it can be.
+    let mut asked: Vec<SocketAddr> = seeds.iter().copied().filter(usable).collect();
+    asked.sort_by_key(|a| a.is_ipv6() != listen.is_ipv6());
+    for seed in asked {
+        match ask_seed(seed, lab) {
+            Ok(Some(seen)) if usable(&seen) && !seen.ip().is_unspecified() => {
+                return (SocketAddr::new(seen.ip(), listen.port()), Some(seed));
+            }
+            Ok(_) => tracing::debug!("seed {seed} did not say which address it sees"),
+            Err(why) => tracing::debug!("seed {seed} did not say which address it sees: {why}"),
+        }
+    }
+    (advertised(listen, seeds), None)
+}
+
+/// Asks `seed` which address it sees this host come from, with a
+/// throwaway key (the node's own key is loaded later, by the node).
+fn ask_seed(seed: SocketAddr, lab: bool) -> Result<Option<SocketAddr>, String> {
+    let key = NodeKey::generate().map_err(|e| e.to_string())?;
+    let settings = LinkSettings {
+        lab,
+        plaintext: false,
+    };
+    smol::block_on(async {
+        let ask = async {
+            let mut stream = async_net::TcpStream::connect(seed)
+                .await
+                .map_err(|e| e.to_string())?;
+            secure::ask_seen_address(&mut stream, &key, &settings)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let late = async {
+            smol::Timer::after(ASK_TIMEOUT).await;
+            Err(format!("no answer within {ASK_TIMEOUT:?}"))
+        };
+        smol::future::or(ask, late).await
+    })
+}
+
 /// The address to advertise for a node listening at `listen`: `listen`
 /// itself unless it is the unspecified address (`0.0.0.0`, `[::]`); then
 /// the address of the interface this host would use to reach the first
 /// seed (or any outside address), with the listen port. No packet is sent:
-/// a UDP socket is only connected. Behind NAT, give `--advertise`.
+/// a UDP socket is only connected. Behind NAT, give `--advertise` (or let
+/// a seed say, [`seen_or_guessed`]).
 pub fn advertised(listen: SocketAddr, seeds: &[SocketAddr]) -> SocketAddr {
     if !listen.ip().is_unspecified() {
         return listen;

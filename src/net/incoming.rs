@@ -199,12 +199,13 @@ async fn read_from_peer(
     let keep = stream.clone();
     let limit = cfg.hello_timeout;
     let handshake = async {
-        let r = secure::respond(
+        let r = secure::respond_seen(
             stream,
             &incoming.key,
             incoming.me,
             &cfg.link,
             cfg.frame_timeout,
+            Some(peer),
         );
         r.await.map_err(Refused::from)
     };
@@ -219,6 +220,10 @@ async fn read_from_peer(
     slot.handshake_done();
     let (reader, who) = match accepted {
         Ok(a) => a,
+        Err(Refused::Handshake(HandshakeError::AddressOnly)) => {
+            tracing::debug!("{peer} asked which address it comes from");
+            return;
+        }
         Err(e) => {
             NetCounters::bump(&incoming.counters.refused_handshakes);
             incoming

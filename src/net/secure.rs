@@ -29,6 +29,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -95,6 +96,10 @@ pub enum HandshakeError {
     Hello(FrameError),
     #[error("{0}")]
     Refused(String),
+    /// The opener closed after the acceptor's hello: it only asked which
+    /// address it comes from ([`ask_seen_address`]).
+    #[error("the opener only asked which address it comes from")]
+    AddressOnly,
 }
 
 impl From<snow::Error> for HandshakeError {
@@ -112,10 +117,17 @@ fn builder<'a>(key: &'a NodeKey, prologue: &'a [u8]) -> Result<snow::Builder<'a>
 
 /// The hello a node sends inside the handshake: CBOR of [`Message::Hello`].
 pub fn hello_payload(me: NodeRef) -> Vec<u8> {
+    acceptor_hello(me, None)
+}
+
+/// The acceptor's hello, telling the opener the address its connection
+/// came from, if known.
+fn acceptor_hello(me: NodeRef, seen: Option<SocketAddr>) -> Vec<u8> {
     let mut out = Vec::new();
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,
         node: me,
+        seen,
     };
     ciborium::into_writer(&hello, &mut out).expect("a hello encodes");
     out
@@ -201,23 +213,69 @@ pub async fn initiate_with<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((sealer, peer))
 }
 
+/// Asks the node at the other end of a fresh connection which address it
+/// sees this connection come from, then ends the connection: the first two
+/// messages of the handshake, with a throwaway or real key. `None` when
+/// the acceptor's hello does not say.
+pub async fn ask_seen_address<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    key: &NodeKey,
+    settings: &LinkSettings,
+) -> Result<Option<SocketAddr>, HandshakeError> {
+    let prologue = settings.prologue();
+    let mut hs = builder(key, &prologue)?.build_initiator()?;
+    let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
+    let n = hs.write_message(&[], &mut buf)?;
+    write_message(stream, &buf[..n]).await?;
+    let msg = read_message(stream).await?;
+    let mut payload = vec![0u8; MAX_HANDSHAKE_MESSAGE];
+    let n = hs.read_message(&msg, &mut payload)?;
+    let remote = hs.get_remote_static().unwrap_or_default().to_vec();
+    check_claim(&remote, &payload[..n], settings)?;
+    match decode_body(&payload[..n]).map_err(HandshakeError::Hello)? {
+        Message::Hello { seen, .. } => {
+            Ok(seen.map(|a| SocketAddr::new(a.ip().to_canonical(), a.port())))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The acceptor's side: answers the handshake of a connection it accepted
 /// and returns who opened it and the reader of its frames.
 pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    key: &NodeKey,
+    me: NodeRef,
+    settings: &LinkSettings,
+    record_timeout: Duration,
+) -> Result<(SecureReader<S>, PeerIdentity), HandshakeError> {
+    respond_seen(stream, key, me, settings, record_timeout, None).await
+}
+
+/// [`respond`], telling the opener (in the acceptor's hello) the address
+/// `seen` its connection came from. An opener that only asked that
+/// ([`ask_seen_address`]) ends with [`HandshakeError::AddressOnly`].
+pub async fn respond_seen<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     key: &NodeKey,
     me: NodeRef,
     settings: &LinkSettings,
     record_timeout: Duration,
+    seen: Option<SocketAddr>,
 ) -> Result<(SecureReader<S>, PeerIdentity), HandshakeError> {
     let prologue = settings.prologue();
     let mut hs = builder(key, &prologue)?.build_responder()?;
     let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
     let msg = read_message(&mut stream).await?;
     hs.read_message(&msg, &mut buf)?;
-    let n = hs.write_message(&hello_payload(me), &mut buf)?;
+    let n = hs.write_message(&acceptor_hello(me, seen), &mut buf)?;
     write_message(&mut stream, &buf[..n]).await?;
-    let msg = read_message(&mut stream).await?;
+    let msg = match read_message(&mut stream).await {
+        Err(HandshakeError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            return Err(HandshakeError::AddressOnly)
+        }
+        other => other?,
+    };
     let n = hs.read_message(&msg, &mut buf)?;
     let remote = hs.get_remote_static().unwrap_or_default().to_vec();
     let peer = check_claim(&remote, &buf[..n], settings)?;
@@ -483,6 +541,32 @@ mod tests {
             let err = reader.read_exact(&mut got).await.unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         });
+    }
+
+    #[test]
+    fn an_opener_learns_the_address_the_acceptor_sees_and_leaves() {
+        let (ka, kb) = (NodeKey::generate().unwrap(), NodeKey::generate().unwrap());
+        let (mut a, b) = pair();
+        let seen: SocketAddr = "[::ffff:198.51.100.7]:40000".parse().unwrap();
+        let settings = LinkSettings::default();
+        let (asked, answered) = smol::block_on(smol::future::zip(
+            async {
+                let r = ask_seen_address(&mut a, &ka, &settings).await;
+                drop(a);
+                r
+            },
+            respond_seen(
+                b,
+                &kb,
+                me(&kb, 2),
+                &settings,
+                Duration::from_secs(5),
+                Some(seen),
+            ),
+        ));
+        // A v4-mapped address comes back as the IPv4 address it is.
+        assert_eq!(asked.unwrap(), Some("198.51.100.7:40000".parse().unwrap()));
+        assert!(matches!(answered, Err(HandshakeError::AddressOnly)));
     }
 
     #[test]
