@@ -135,6 +135,11 @@ fn twenty_simultaneous_joins_converge() {
         let via = rng.below(30) as usize;
         net.join(i, via);
     }
+    // (The thirty are converged already: wait for the newcomers first.)
+    let all = net.run_while_not(Duration::from_secs(60), Duration::from_millis(100), |n| {
+        n.live().len() == 50
+    });
+    assert!(all, "not every newcomer was admitted");
     converge(&mut net);
     assert_eq!(net.live().len(), 50);
     assert_eq!(wrong_lookups(&mut net, 2_000, &mut rng), 0);

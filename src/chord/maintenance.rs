@@ -35,7 +35,7 @@ impl Chord {
         }
     }
 
-    fn ask_neighbors(&mut self, now: Time, to: NodeRef) {
+    pub(super) fn ask_neighbors(&mut self, now: Time, to: NodeRef) {
         let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Stabilize { to });
         self.transmits
             .push_back(super::Transmit::to_node(to, Message::GetNeighbors { req }));
@@ -73,23 +73,65 @@ impl Chord {
                 self.table.set_successors([from], successors, skip);
                 self.transmits
                     .push_back(super::Transmit::to_node(from, Message::Notify));
+                if self.phase == Phase::Admitting {
+                    self.admission(now, from, predecessor);
+                }
             }
         }
     }
 
+    /// A newcomer's successor answered (see `Phase::Admitting`). Naming us
+    /// its predecessor, it has handed our keys over: we are a member. Else
+    /// it names the node before us, which becomes our predecessor and hears
+    /// of us (so it need not wait for its next stabilize), and we ask again:
+    /// the notify just sent arrives first (links are FIFO).
+    fn admission(&mut self, now: Time, succ: NodeRef, succ_pred: Option<NodeRef>) {
+        let me = self.table.me();
+        if succ_pred.is_some_and(|p| p.id == me.id) {
+            self.phase = Phase::Joined;
+            self.events.push_back(Event::Joined { successor: succ });
+            return;
+        }
+        if let Some(p) = succ_pred.filter(|p| !self.is_dead(&p.addr)) {
+            let pred = self.table.predecessor();
+            if pred.is_none_or(|q| p.id.in_open(&q.id, &me.id)) {
+                self.table.set_predecessor(Some(p));
+            }
+            self.transmits
+                .push_back(super::Transmit::to_node(p, Message::Notify));
+        }
+        self.ask_neighbors(now, succ);
+    }
+
     /// `from` thinks it might be our predecessor.
-    pub(super) fn on_notify(&mut self, _now: Time, from: NodeRef) {
+    pub(super) fn on_notify(&mut self, now: Time, from: NodeRef) {
         if self.is_dead(&from.addr) {
             // It is back: a notify is proof of life.
             self.dead.remove(&from.addr);
         }
         let me = self.table.me();
-        let better = match self.table.predecessor() {
-            None => true,
-            Some(p) => from.id.in_open(&p.id, &me.id),
-        };
-        if better {
-            self.table.set_predecessor(Some(from));
+        let succ = self.table.successor();
+        if self.has_place() && from.id.in_open(&me.id, &succ.id) {
+            // A node between us and our successor (a newcomer told of us by
+            // its successor): check it now rather than at the next stabilize,
+            // so keys stop going past it. It is not our predecessor.
+            self.ask_neighbors(now, from);
+            return;
+        }
+        match self.table.predecessor() {
+            Some(p) if p.addr == from.addr => {}
+            Some(p) if !from.id.in_open(&p.id, &me.id) => {
+                // A node behind our predecessor takes us for its successor:
+                // it has seen our predecessor fail. Keep it as the next
+                // predecessor and check the current one now, so the gap
+                // closes in one timeout, not at its next stabilize.
+                self.pred_candidate = Some(from);
+                self.ping(now, p);
+            }
+            _ => {
+                self.pred_candidate = None;
+                self.table.set_predecessor(Some(from));
+            }
         }
         if self.table.successors().is_empty() {
             self.table.set_successors([from], &[], |_| false);
@@ -101,10 +143,24 @@ impl Chord {
             Timer::CheckPredecessor,
             now + self.cfg.check_predecessor_every,
         );
-        if let Some(p) = self.table.predecessor() {
-            let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Ping { to: p });
+        // Both neighbours, so a failure is seen within one period and a
+        // timeout on either side, not at the next stabilize.
+        let succ = self.table.successors().first().copied();
+        for n in self.table.predecessor().into_iter().chain(succ) {
+            self.ping(now, n);
+        }
+    }
+
+    /// Checks that `n` is alive, unless a check is already under way.
+    fn ping(&mut self, now: Time, n: NodeRef) {
+        let pinging = self
+            .requests
+            .values()
+            .any(|r| matches!(r, Request::Ping { to } if to.addr == n.addr));
+        if !pinging {
+            let req = self.wait_for(now, self.cfg.rpc_timeout, Request::Ping { to: n });
             self.transmits
-                .push_back(super::Transmit::to_node(p, Message::Ping { req }));
+                .push_back(super::Transmit::to_node(n, Message::Ping { req }));
         }
     }
 
@@ -179,7 +235,16 @@ impl Chord {
             }
         }
         self.dead.insert(addr, now + self.cfg.dead_memory);
+        self.remember(now, addr);
+        let lost_pred = self.table.predecessor().is_some_and(|p| p.addr == addr);
         self.table.remove(addr);
+        if let Some(c) = self.pred_candidate.take().filter(|c| c.addr != addr) {
+            if lost_pred && !self.is_dead(&c.addr) {
+                self.table.set_predecessor(Some(c));
+            } else {
+                self.pred_candidate = Some(c);
+            }
+        }
         let lost: Vec<u64> = self
             .requests
             .iter()
@@ -208,7 +273,7 @@ impl Chord {
                 self.table.set_successors([n], &[], |_| false);
             }
         }
-        if self.phase == Phase::Joined {
+        if self.has_place() {
             // Repair the successor list now rather than at the next tick.
             self.timers.set(Timer::Stabilize, now);
         }
@@ -261,6 +326,8 @@ impl Chord {
             } => {
                 if attempt + 1 < self.cfg.hop_attempts {
                     self.send_hop_attempt(now, msg, (to, to_id), to_root, attempt + 1);
+                } else if self.probe_unanswered(&msg) {
+                    // A remembered peer that is still gone: nothing to repair.
                 } else {
                     // Puts this hop back before failing the peer, which
                     // re-routes every message that was on its way there.
@@ -283,7 +350,7 @@ impl Chord {
                 attempt,
             } => match purpose {
                 LookupPurpose::Join => self.join_attempt_failed(now, "no answer from"),
-                LookupPurpose::Finger(_) => {}
+                LookupPurpose::Finger(_) | LookupPurpose::Merge => {}
                 // The answer (or a hop's ack) may have been lost: ask again.
                 LookupPurpose::User if attempt + 1 < self.cfg.lookup_attempts => {
                     let next = Request::Lookup {
@@ -351,9 +418,8 @@ impl Chord {
             return;
         }
         self.table.set_successors([root], &[], |_| false);
-        self.phase = Phase::Joined;
-        self.timers.set(Timer::Stabilize, now);
-        self.events.push_back(Event::Joined { successor: root });
+        self.phase = Phase::Admitting;
+        self.ask_neighbors(now, root);
     }
 
     pub(super) fn lookup_message(

@@ -18,6 +18,7 @@
 mod config;
 mod inspect;
 mod maintenance;
+mod merge;
 mod routing;
 mod table;
 mod timers;
@@ -42,6 +43,10 @@ enum Phase {
         bootstrap: SocketAddr,
         attempt: u32,
     },
+    /// Found its successor, learned its predecessor from it and told both;
+    /// routes and answers for its keys, but is not a member until the
+    /// successor names it as predecessor (ownership has then moved).
+    Admitting,
     Joined,
     Left,
 }
@@ -50,6 +55,8 @@ enum Phase {
 enum LookupPurpose {
     Join,
     Finger(usize),
+    /// A probe of a remembered peer (see `merge.rs`).
+    Merge,
     User,
 }
 
@@ -79,6 +86,14 @@ enum Request {
     },
 }
 
+/// A routed message waiting for this node to know its predecessor.
+#[derive(Clone, Debug)]
+struct Parked {
+    until: Time,
+    from: NodeRef,
+    msg: RoutedMessage,
+}
+
 /// One node's Chord state machine. See the module docs for the polling order.
 pub struct Chord {
     cfg: Config,
@@ -97,6 +112,17 @@ pub struct Chord {
     /// When each peer in the routing table last sent us anything (see
     /// [`Chord::liveness`]).
     heard: BTreeMap<SocketAddr, Time>,
+    /// Messages sent here as to their root while this node knows no
+    /// predecessor, so cannot tell which keys are its own: held until one
+    /// notifies it, or until their deadline (see `must_park`).
+    parked: Vec<Parked>,
+    /// A node that notified us while our predecessor still answered for the
+    /// stretch before us: the predecessor to take if that one fails.
+    pred_candidate: Option<NodeRef>,
+    /// Peers that left the view, and when: probed now and then, so rings
+    /// that formed apart during a partition merge (see `merge.rs`).
+    remembered: BTreeMap<SocketAddr, Time>,
+    probe_cursor: Option<SocketAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     reported_pred: Option<NodeRef>,
@@ -121,6 +147,10 @@ impl Chord {
             next_finger: 0,
             dead: BTreeMap::new(),
             heard: BTreeMap::new(),
+            parked: Vec::new(),
+            pred_candidate: None,
+            remembered: BTreeMap::new(),
+            probe_cursor: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             reported_pred: None,
@@ -141,9 +171,15 @@ impl Chord {
         &self.table
     }
 
-    /// Has this node a place in a ring (created one, or joined)?
+    /// Has this node a place in a ring (created one, or joined and been
+    /// named predecessor by its successor)?
     pub fn is_joined(&self) -> bool {
         self.phase == Phase::Joined
+    }
+
+    /// Does this node take part in routing (joined, or being admitted)?
+    fn has_place(&self) -> bool {
+        matches!(self.phase, Phase::Joined | Phase::Admitting)
     }
 
     /// Starts a new ring with this node alone in it.
@@ -202,6 +238,7 @@ impl Chord {
         self.timers = TimerTable::default();
         self.requests.clear();
         self.deadlines.clear();
+        self.parked.clear();
     }
 
     /// A new message id, unique for this node.
@@ -226,6 +263,7 @@ impl Chord {
             return;
         }
         self.heard_from(now, from.addr);
+        self.seen_alive(from.addr);
         match msg {
             Message::Hello { .. } => {}
             Message::Route { hop, to_root, msg } => {
@@ -280,6 +318,7 @@ impl Chord {
                 successors,
             } => self.on_leaving(now, from, predecessor, &successors),
         }
+        self.release_parked(now);
         self.report_neighbors();
     }
 
@@ -291,6 +330,7 @@ impl Chord {
                 Timer::Stabilize => self.stabilize(now),
                 Timer::CheckPredecessor => self.check_predecessor(now),
                 Timer::FixFingers => self.fix_fingers(now),
+                Timer::Probe => self.probe(now),
             }
         }
         while let Some(&(at, id)) = self.deadlines.first() {
@@ -302,6 +342,7 @@ impl Chord {
                 self.request_expired(now, id, req);
             }
         }
+        self.release_parked(now);
         self.report_neighbors();
     }
 
@@ -329,10 +370,11 @@ impl Chord {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
         let request = self.deadlines.first().map(|&(t, _)| t);
-        match (self.timers.next(), request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let parked = self.parked.iter().map(|p| p.until).min();
+        [self.timers.next(), request, parked]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn fresh_req(&mut self) -> u64 {
@@ -380,6 +422,8 @@ impl Chord {
         self.timers.set(Timer::Stabilize, now + s);
         self.timers.set(Timer::CheckPredecessor, now + p);
         self.timers.set(Timer::FixFingers, now + f);
+        let m = jitter(self.cfg.probe_every, 4);
+        self.timers.set(Timer::Probe, now + m);
     }
 
     fn is_dead(&self, addr: &SocketAddr) -> bool {

@@ -3,9 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::{
-    Chord, Event, Found, LookupPurpose, NextHop, Phase, Request, RouteError, Time, Transmit,
-};
+use super::{Chord, Event, Found, LookupPurpose, NextHop, Request, RouteError, Time, Transmit};
 use crate::id::Id;
 use crate::wire::{Body, Message, NodeRef, RoutedMessage};
 
@@ -69,6 +67,43 @@ impl Chord {
 
     /// A routed message arrived (already acknowledged).
     pub(super) fn on_route(&mut self, now: Time, from: NodeRef, to_root: bool, msg: RoutedMessage) {
+        if to_root && self.must_park() {
+            let until = now + self.cfg.check_predecessor_every + self.cfg.rpc_timeout;
+            let until = until.min(now + self.cfg.lookup_timeout / 2);
+            self.parked.push(super::Parked { until, from, msg });
+            return;
+        }
+        self.dispatch_routed(now, from, to_root, msg);
+    }
+
+    /// Sent here as to the key's root, a message can only be checked against
+    /// this node's range, (predecessor, me]. Without a predecessor (it just
+    /// failed; the node before it notifies us within a check period) the range
+    /// is unknown, and delivering would answer for a stretch that may hold
+    /// other nodes: such messages wait for the predecessor instead.
+    fn must_park(&self) -> bool {
+        self.has_place()
+            && self.table.predecessor().is_none()
+            && !self.table.successors().is_empty()
+    }
+
+    /// Routes again, now with a predecessor, the parked messages (or, past
+    /// their deadline, as things stand: the node may well be their root).
+    pub(super) fn release_parked(&mut self, now: Time) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let all = !self.must_park();
+        let (go, stay) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| all || p.until <= now);
+        self.parked = stay;
+        for p in go {
+            self.dispatch_routed(now, p.from, true, p.msg);
+        }
+    }
+
+    fn dispatch_routed(&mut self, now: Time, from: NodeRef, to_root: bool, msg: RoutedMessage) {
         match msg.body {
             Body::Lookup { .. } => self.route_lookup(now, msg, to_root, Some(from)),
             Body::App(_) => self.events.push_back(Event::Routed { from, to_root, msg }),
@@ -87,8 +122,9 @@ impl Chord {
                             ..
                         })
                     );
-                // A failed join hop is retried by the join's own timeout.
-                if !own_join {
+                // A failed join hop is retried by the join's own timeout;
+                // a probe is not retried at all (see `merge.rs`).
+                if !own_join && !self.probe_unanswered(&msg) {
                     self.route_lookup(now, msg, false, None);
                 }
             }
@@ -117,7 +153,7 @@ impl Chord {
         let Body::Lookup { req, user } = msg.body else {
             return;
         };
-        if self.phase != Phase::Joined {
+        if !self.has_place() {
             return; // not part of a ring yet: the source will time out and retry
         }
         match self.table.next_hop(&msg.key, to_root, from.as_ref()) {
@@ -168,6 +204,7 @@ impl Chord {
         match purpose {
             LookupPurpose::Join => self.joined_at(now, root),
             LookupPurpose::Finger(i) => self.finger_found(i, root),
+            LookupPurpose::Merge => self.merge_found(now, root),
             LookupPurpose::User => self.events.push_back(Event::LookupDone {
                 req,
                 key,

@@ -8,16 +8,23 @@ pub enum Timer {
     Stabilize = 0,
     CheckPredecessor = 1,
     FixFingers = 2,
+    /// Probe a remembered peer outside the view (partitions heal).
+    Probe = 3,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 3] = [Timer::Stabilize, Timer::CheckPredecessor, Timer::FixFingers];
+    pub const ALL: [Timer; 4] = [
+        Timer::Stabilize,
+        Timer::CheckPredecessor,
+        Timer::FixFingers,
+        Timer::Probe,
+    ];
 }
 
 /// When each [`Timer`] fires next; `None` when it is not armed.
 #[derive(Clone, Debug, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Time>; 3],
+    deadlines: [Option<Time>; Timer::ALL.len()],
 }
 
 impl TimerTable {

@@ -35,9 +35,17 @@ pub struct Args {
     /// Successor list length r.
     #[arg(long)]
     pub successors: Option<usize>,
-    /// Stabilize period in seconds (default 30, as in the Chord paper).
+    /// Stabilize period in seconds: refreshing the successor list (default 15).
     #[arg(long)]
     pub stabilize: Option<f64>,
+    /// Neighbour check period in seconds: pinging predecessor and successor,
+    /// which is how failures are seen (default 2).
+    #[arg(long)]
+    pub check: Option<f64>,
+    /// Partition probe period in seconds: each node asks one lost peer to
+    /// look up its id, so rings formed apart merge (default 30; 0: off).
+    #[arg(long)]
+    pub probe: Option<f64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -57,9 +65,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(r) = args.successors {
         chord.successors = r.max(1);
     }
-    if let Some(s) = args.stabilize {
-        chord.stabilize_every = std::time::Duration::from_secs_f64(s);
-        chord.check_predecessor_every = chord.stabilize_every;
+    for (flag, value, period) in [
+        ("--stabilize", args.stabilize, &mut chord.stabilize_every),
+        ("--check", args.check, &mut chord.check_predecessor_every),
+    ] {
+        if let Some(s) = value {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(format!("{flag} {s} must be a positive number of seconds").into());
+            }
+            *period = std::time::Duration::from_secs_f64(s);
+        }
+    }
+    match args.probe {
+        Some(0.0) => chord.remembered = 0,
+        Some(s) if s.is_finite() && s > 0.0 => {
+            chord.probe_every = std::time::Duration::from_secs_f64(s)
+        }
+        Some(s) => {
+            return Err(format!("--probe {s} must be 0 (off) or a number of seconds").into())
+        }
+        None => {}
     }
     let exp = Experiment {
         nodes: args.nodes,
@@ -89,10 +114,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         report.p1_hops, report.p50_hops, report.p99_hops
     );
     println!("failed lookups     {}", report.failed);
+    println!(
+        "abandoned          {}   (their source crashed before the answer)",
+        report.abandoned
+    );
     println!("wrong root         {}", report.wrong);
     println!(
         "maintenance        {:.3} msgs/node/s",
         report.maint_msgs_per_node_s
+    );
+    println!(
+        "upkeep             {:.1} bytes/node/s (frames as on TCP)",
+        report.maint_bytes_per_node_s
     );
     println!("wall               {:.3} s", report.wall_s);
     println!(

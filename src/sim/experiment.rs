@@ -65,9 +65,15 @@ pub struct Report {
     pub p1_hops: u32,
     pub p50_hops: u32,
     pub p99_hops: u32,
+    /// Lookups that got no answer (or an error) while their source lived.
     pub failed: usize,
+    /// Lookups whose source crashed before the answer came: nobody was
+    /// left to receive it, so they count neither as failed nor as right.
+    pub abandoned: usize,
     pub wrong: usize,
     pub maint_msgs_per_node_s: f64,
+    /// Upkeep in bytes per live node per second (see `NetStats::maintenance_bytes`).
+    pub maint_bytes_per_node_s: f64,
     pub wall_s: f64,
     #[serde(skip)]
     pub peak_rss_kb: u64,
@@ -238,7 +244,12 @@ pub fn run(exp: &Experiment) -> Report {
     net.run_until(end);
     node_seconds += live.len() as f64 * end.since(last).as_secs_f64();
     tally.absorb(&mut net, &mut live);
-    let failed = tally.failed + tally.asked.len();
+    let abandoned = tally
+        .asked
+        .keys()
+        .filter(|(src, _)| !net.node(*src).alive)
+        .count();
+    let failed = tally.failed + tally.asked.len() - abandoned;
 
     let hops = &mut tally.hops;
     hops.sort_unstable();
@@ -254,6 +265,13 @@ pub fn run(exp: &Experiment) -> Report {
         hops.iter().map(|&h| h as f64).sum::<f64>() / hops.len() as f64
     };
     let maint = net.stats.maintenance as f64;
+    let per_node_s = |x: f64| {
+        if node_seconds > 0.0 {
+            round3(x / node_seconds)
+        } else {
+            0.0
+        }
+    };
     Report {
         nodes: exp.nodes,
         lookups: exp.lookups,
@@ -262,12 +280,10 @@ pub fn run(exp: &Experiment) -> Report {
         p50_hops: pct(0.50),
         p99_hops: pct(0.99),
         failed,
+        abandoned,
         wrong: tally.wrong,
-        maint_msgs_per_node_s: if node_seconds > 0.0 {
-            round3(maint / node_seconds)
-        } else {
-            0.0
-        },
+        maint_msgs_per_node_s: per_node_s(maint),
+        maint_bytes_per_node_s: per_node_s(net.stats.maintenance_bytes as f64),
         wall_s: round3(started.elapsed().as_secs_f64()),
         peak_rss_kb: peak_rss_kb(),
     }

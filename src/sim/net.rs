@@ -77,6 +77,14 @@ pub struct NetStats {
     pub acks: u64,
     pub lost: u64,
     pub to_dead: u64,
+    /// Messages dropped because sender and receiver were cut apart.
+    pub cut: u64,
+    /// Bytes of every frame sent (length prefix + CBOR, as the TCP
+    /// transport frames them; TCP/IP headers not included).
+    pub bytes: u64,
+    /// Bytes of Chord's upkeep: maintenance messages and the acks of their
+    /// hops (a finger lookup's hops are acked like any other).
+    pub maintenance_bytes: u64,
 }
 
 /// The virtual network. See the module docs.
@@ -86,9 +94,14 @@ pub struct SimNet {
     rng: Rng,
     nodes: Vec<SimNode>,
     by_addr: HashMap<SocketAddr, usize>,
+    /// Each node's side of a partition; all 0 when the network is whole.
+    group: Vec<u32>,
     queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
     pending: HashMap<u64, Pending>,
     seq: u64,
+    /// Hops of maintenance lookups not yet acknowledged, so their acks
+    /// count as upkeep: (receiver, hop).
+    maintenance_hops: std::collections::HashSet<(SocketAddr, u64)>,
     /// Events the nodes reported, oldest first: (node, time, event).
     pub events: Vec<(usize, Time, KbrEvent)>,
     pub stats: NetStats,
@@ -102,9 +115,11 @@ impl SimNet {
             now: Time::ZERO,
             nodes: Vec::new(),
             by_addr: HashMap::new(),
+            group: Vec::new(),
             queue: BinaryHeap::new(),
             pending: HashMap::new(),
             seq: 0,
+            maintenance_hops: Default::default(),
             events: Vec::new(),
             stats: NetStats::default(),
         }
@@ -156,7 +171,43 @@ impl SimNet {
             scheduled: None,
         });
         self.by_addr.insert(me.addr, i);
+        self.group.push(0);
         i
+    }
+
+    /// Cuts the network: nodes in different `groups` (and nodes in none,
+    /// which form one more) no longer reach each other; messages between
+    /// them, in flight ones too, are dropped. A node that crashes keeps its
+    /// side.
+    pub fn partition(&mut self, groups: &[Vec<usize>]) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+        for (k, members) in groups.iter().enumerate() {
+            for &i in members {
+                self.group[i] = k as u32 + 1;
+            }
+        }
+    }
+
+    /// Makes the network whole again.
+    pub fn heal(&mut self) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+    }
+
+    /// Does every live node in `nodes` have the successor and predecessor
+    /// that the oracle of just those nodes says (as one ring of its own)?
+    pub fn is_converged_among(&self, nodes: &[usize]) -> bool {
+        let oracle = Oracle::new(nodes.iter().map(|&i| self.me(i)).collect());
+        nodes.iter().all(|&i| {
+            let t = self.nodes[i].kbr.chord().table();
+            let me = t.me();
+            let want_succ = oracle
+                .successors_of(&me.id, 1)
+                .first()
+                .copied()
+                .unwrap_or(me);
+            t.successor().id == want_succ.id
+                && t.predecessor().map(|p| p.id) == oracle.predecessor_of(&me.id).map(|p| p.id)
+        })
     }
 
     pub fn register_app(&mut self, i: usize, app: AppId, handler: Box<dyn Application>) {
@@ -207,18 +258,7 @@ impl SimNet {
 
     /// Does every live node have the oracle's successor and predecessor?
     pub fn is_converged(&self) -> bool {
-        let oracle = self.oracle();
-        self.live().into_iter().all(|i| {
-            let t = self.nodes[i].kbr.chord().table();
-            let me = t.me();
-            let want_succ = oracle
-                .successors_of(&me.id, 1)
-                .first()
-                .copied()
-                .unwrap_or(me);
-            t.successor().id == want_succ.id
-                && t.predecessor().map(|p| p.id) == oracle.predecessor_of(&me.id).map(|p| p.id)
-        })
+        self.is_converged_among(&self.live())
     }
 
     fn push(&mut self, at: Time, what: Pending) {
@@ -243,12 +283,25 @@ impl SimNet {
         let from = self.me(i);
         while let Some(t) = self.nodes[i].kbr.poll_transmit() {
             self.stats.messages += 1;
+            let bytes = frame_bytes(&t.msg);
+            self.stats.bytes += bytes;
             match &t.msg {
-                m if m.is_maintenance() => self.stats.maintenance += 1,
+                m if m.is_maintenance() => {
+                    self.stats.maintenance += 1;
+                    self.stats.maintenance_bytes += bytes;
+                    if let Message::Route { hop, .. } = m {
+                        self.maintenance_hops.insert((t.to, *hop));
+                    }
+                }
                 Message::Route { msg, .. } if matches!(msg.body, Body::App(_)) => {
                     self.stats.app_hops += 1
                 }
-                Message::RouteAck { .. } => self.stats.acks += 1,
+                Message::RouteAck { hop } => {
+                    self.stats.acks += 1;
+                    if self.maintenance_hops.remove(&(from.addr, *hop)) {
+                        self.stats.maintenance_bytes += bytes;
+                    }
+                }
                 _ => {}
             }
             if self.cfg.loss > 0.0 && self.rng.unit() < self.cfg.loss {
@@ -299,6 +352,11 @@ impl SimNet {
             Pending::Deliver { to, from, msg } => {
                 if !self.nodes[to].alive {
                     self.stats.to_dead += 1;
+                    return true;
+                }
+                let sender = self.by_addr.get(&from.addr).copied();
+                if sender.is_some_and(|f| self.group[f] != self.group[to]) {
+                    self.stats.cut += 1;
                     return true;
                 }
                 self.nodes[to].kbr.handle_message(self.now, from, msg);
@@ -403,6 +461,11 @@ impl SimNet {
     pub fn lookup(&mut self, from: usize, key: Id) -> Result<Found, RouteError> {
         self.lookups(&[(from, key)]).remove(0)
     }
+}
+
+/// The size of `msg` framed as the TCP transport frames it.
+fn frame_bytes(msg: &Message) -> u64 {
+    crate::wire::encode_frame(msg, usize::MAX).map_or(0, |f| f.len() as u64)
 }
 
 fn hash_addr(a: SocketAddr) -> u64 {
