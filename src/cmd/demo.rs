@@ -46,6 +46,13 @@ pub struct Args {
     pub eval: Vec<String>,
     #[command(flatten)]
     pub wan: super::testnet::WanArgs,
+    /// The demo serves its web view on 127.0.0.1 at a free port unless
+    /// --http chooses the address.
+    #[command(flatten)]
+    pub web: super::web_args::WebArgs,
+    /// Serve no web view.
+    #[arg(long, conflicts_with = "http")]
+    pub no_http: bool,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -83,9 +90,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("control socket {}: {e}", path.display()))?,
         );
     }
+    // The page shows every node of the demo, `.spawn`ed ones too.
+    let default_http = (!args.no_http).then(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let web = args.web.start(default_http, fleet.clone())?;
+    if let Some(web) = &web {
+        tracing::info!("web view: {}", web.url());
+    }
     let console = servers[0].path().to_path_buf();
     let result = if args.eval.is_empty() {
         println!("{}", banner(&nodes, &dir, &samples));
+        if let Some(web) = &web {
+            println!("Watch the ring in a browser: {}", web.url());
+        }
         attach(&console)
     } else {
         args.eval
@@ -93,6 +109,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
+    drop(web);
     let all = fleet.all();
     std::thread::scope(|s| {
         for node in &all {
@@ -228,6 +245,12 @@ impl DemoFleet {
 
     fn all(&self) -> Vec<Arc<NodeHandle>> {
         self.nodes.lock().expect("nodes lock").clone()
+    }
+}
+
+impl crate::web::NodeSet for DemoFleet {
+    fn nodes(&self) -> Vec<Arc<NodeHandle>> {
+        self.all()
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Args {
     #[arg(long, requires = "data")]
     pub repl: bool,
     #[command(flatten)]
+    pub web: super::web_args::WebArgs,
+    #[command(flatten)]
     pub tuning: Tuning,
 }
 
@@ -240,6 +242,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    // The web view shows this node in full, the rest of the ring as it
+    // knows it.
+    let web = args
+        .web
+        .start(None, std::sync::Arc::new(vec![node.clone()]))?;
+    if let Some(web) = &web {
+        tracing::info!("web view: {}", web.url());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;
@@ -262,6 +272,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("signal received: leaving the ring");
         }
     }
+    drop(web);
     node.leave();
     drop(control);
     Ok(())

@@ -1,10 +1,13 @@
 //! `peerlet testnet N`: a ring of N nodes in this process on 127.0.0.1, for
 //! trying things out. The first node creates the ring and the others join
-//! through it; each is printed as `ADDR ID` once all are joined. Ctrl-C (or
+//! through it; each is printed as `ADDR ID` once all are joined (then,
+//! with `--http ADDR`, `web view URL`: the page shows every node). Ctrl-C (or
 //! SIGTERM) makes every node leave gracefully.
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use crate::node::{Node, NodeConfig, NodeHandle};
 
@@ -27,6 +30,8 @@ pub struct Args {
     pub trust: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub wan: WanArgs,
+    #[command(flatten)]
+    pub web: super::web_args::WebArgs,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -70,7 +75,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     crate::package::trust::TrustPolicy::load(None, &args.trust)?;
     let stop = super::stop_signals(true)?;
-    let mut nodes: Vec<NodeHandle> = Vec::with_capacity(args.nodes);
+    let mut nodes: Vec<Arc<NodeHandle>> = Vec::with_capacity(args.nodes);
     for i in 0..args.nodes {
         let port = match args.base_port {
             Some(p) => p.checked_add(i as u16).ok_or_else(|| {
@@ -88,7 +93,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         cfg.trust_files = args.trust.clone();
         let node =
             Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;
-        nodes.push(node);
+        nodes.push(Arc::new(node));
     }
     for node in &nodes {
         node.wait_joined(Duration::from_secs(60))?;
@@ -96,11 +101,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for node in &nodes {
         println!("{} {}", node.addr(), node.id());
     }
-    let handles: Vec<&NodeHandle> = nodes.iter().collect();
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles, &args.load)?;
+    let web = args.web.start(None, Arc::new(nodes.clone()))?;
+    if let Some(web) = &web {
+        println!("web view {}", web.url());
+    }
     tracing::info!("{} nodes running; Ctrl-C to stop", nodes.len());
     let _ = stop.recv();
     tracing::info!("leaving");
+    drop(web);
     std::thread::scope(|s| {
         for node in &nodes {
             s.spawn(|| node.leave());

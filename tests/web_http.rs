@@ -1,0 +1,354 @@
+//! The web view over plain HTTP on loopback: another site's Origin and a
+//! name that is not this server's (DNS rebinding) get no data; the JSON
+//! snapshot and the event stream carry the ring; a trace request with bad
+//! input gets a clear error and the server keeps serving; the plots of a
+//! simulator run are listed and served read-only; `peerlet testnet
+//! --http` prints the page's address and serves it.
+
+#![forbid(unsafe_code)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{converged_ring, spawn_fast};
+use peerlet::node::NodeHandle;
+use peerlet::web::WebServer;
+
+/// One answer: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request with these extra header lines and reads the
+/// whole answer (the connection closes after it).
+fn request(addr: SocketAddr, head: &str, extra: &[&str], body: &str) -> Answer {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!("{head} HTTP/1.1\r\nConnection: close\r\n");
+    for line in extra {
+        req.push_str(line);
+        req.push_str("\r\n");
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a whole answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn host(web: &WebServer) -> String {
+    format!("Host: {}", web.addr())
+}
+
+fn ring(n: usize) -> Vec<Arc<NodeHandle>> {
+    converged_ring(n, spawn_fast)
+        .into_iter()
+        .map(Arc::new)
+        .collect()
+}
+
+/// A node alone in its ring.
+fn lone_node() -> Vec<Arc<NodeHandle>> {
+    let node = spawn_fast(None);
+    node.wait_joined(Duration::from_secs(20))
+        .expect("a ring of one");
+    vec![Arc::new(node)]
+}
+
+fn serve(nodes: &[Arc<NodeHandle>], runs: Option<std::path::PathBuf>) -> WebServer {
+    peerlet::web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(nodes.to_vec()),
+        runs,
+    )
+    .unwrap()
+}
+
+#[test]
+fn another_origin_and_a_rebound_name_get_no_data() {
+    let nodes = ring(3);
+    let web = serve(&nodes, None);
+    let addr = web.addr();
+    let ok = request(addr, "GET /api/ring", &[&host(&web)], "");
+    assert_eq!(ok.status, 200);
+    assert!(ok.body.contains(&nodes[1].id().to_string()), "{}", ok.body);
+
+    for path in ["/api/ring", "/events", "/", "/app.js"] {
+        let foreign = request(
+            addr,
+            &format!("GET {path}"),
+            &[&host(&web), "Origin: http://evil.example"],
+            "",
+        );
+        assert_eq!(foreign.status, 403, "{path}");
+        assert!(
+            foreign.body.contains("Origin `http://evil.example`"),
+            "{}",
+            foreign.body
+        );
+        for n in &nodes {
+            assert!(
+                !foreign.body.contains(&n.id().to_string()[..8]),
+                "no data: {}",
+                foreign.body
+            );
+        }
+        assert_eq!(foreign.header("access-control-allow-origin"), None);
+    }
+    let port = addr.port();
+    let rebound = request(
+        addr,
+        "GET /api/ring",
+        &[&format!("Host: attacker.example:{port}")],
+        "",
+    );
+    assert_eq!(rebound.status, 403);
+    assert!(rebound.body.contains("DNS rebinding"), "{}", rebound.body);
+    assert!(!rebound.body.contains(&nodes[0].id().to_string()[..8]));
+    let trace = request(
+        addr,
+        "POST /api/trace",
+        &[&format!("Host: attacker.example:{port}")],
+        r#"{"key": "colour"}"#,
+    );
+    assert_eq!(trace.status, 403);
+    // Its own origin, by address or as localhost, is served.
+    let same = request(
+        addr,
+        "GET /api/ring",
+        &[
+            &format!("Host: localhost:{port}"),
+            &format!("Origin: http://localhost:{port}"),
+        ],
+        "",
+    );
+    assert_eq!(same.status, 200);
+    assert_eq!(ok.header("x-frame-options"), None);
+    assert!(ok
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+}
+
+#[test]
+fn the_event_stream_pushes_the_ring_without_being_asked() {
+    let nodes = ring(3);
+    let web = serve(&nodes, None);
+    let mut s = TcpStream::connect(web.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "GET /events HTTP/1.1\r\n{}\r\n\r\n", host(&web)).unwrap();
+    let mut reader = BufReader::new(s);
+    let (mut events, mut content_type) = (Vec::new(), String::new());
+    let end = Instant::now() + Duration::from_secs(60);
+    // Two events, the second pushed by the server on a change (the
+    // counters of a live ring always move).
+    while events.len() < 2 && Instant::now() < end {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.to_ascii_lowercase().starts_with("content-type:") {
+            content_type = line.clone();
+        }
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            events.push(serde_json::from_str::<serde_json::Value>(data).expect("JSON event"));
+        }
+    }
+    assert!(content_type.contains("text/event-stream"), "{content_type}");
+    assert_eq!(events.len(), 2, "two ring events");
+    for e in &events {
+        assert_eq!(e["nodes"].as_array().unwrap().len(), 3);
+        assert_eq!(e["known"].as_array().unwrap().len(), 3);
+        let first = &e["nodes"][0];
+        assert_eq!(first["id"], nodes[0].id().to_string());
+        assert!(
+            first["successors"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty()),
+            "{first}"
+        );
+    }
+    assert_ne!(events[0], events[1], "only a change is pushed");
+}
+
+#[test]
+fn a_bad_trace_request_gets_a_clear_error_and_the_server_keeps_serving() {
+    let nodes = ring(3);
+    let web = serve(&nodes, None);
+    let (addr, h) = (web.addr(), host(&web));
+    let long_key = format!(r#"{{"key": "{}"}}"#, "k".repeat(300));
+    let from_elsewhere = format!(r#"{{"key": "x", "from": "{}"}}"#, "ab".repeat(20));
+    for (body, says) in [
+        ("not json", "trace request: want"),
+        (r#"{"key": ""}"#, "give a key"),
+        (long_key.as_str(), "at most 256 bytes"),
+        (from_elsewhere.as_str(), "not one of this process's"),
+    ] {
+        let a = request(addr, "POST /api/trace", &[&h], body);
+        assert_eq!(a.status, 400, "{body}");
+        assert!(a.body.contains(says), "{body}: {}", a.body);
+    }
+    let big = "x".repeat(10_000);
+    assert_eq!(request(addr, "POST /api/trace", &[&h], &big).status, 400);
+    let wrong_method = request(addr, "DELETE /api/ring", &[&h], "");
+    assert_eq!(wrong_method.status, 405);
+
+    let from = nodes[2].id().to_string();
+    let ok = request(
+        addr,
+        "POST /api/trace",
+        &[&h],
+        &format!(r#"{{"key": "colour", "from": "{from}"}}"#),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let trace: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+    assert_eq!(trace["from"], from.as_str());
+    assert_eq!(trace["key"], peerlet::id::Id::key("colour").to_string());
+    let hops = trace["hops"].as_array().unwrap();
+    assert_eq!(hops[0]["id"], from.as_str(), "hop 0 is the source");
+    assert_eq!(hops.last().unwrap()["root"], true);
+}
+
+#[test]
+fn simulator_plots_are_listed_and_served_read_only() {
+    let nodes = lone_node();
+    let runs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(runs.path().join("run-1")).unwrap();
+    let hops = r#"<svg xmlns="http://www.w3.org/2000/svg"><text>path lengths</text></svg>"#;
+    std::fs::write(runs.path().join("hops.svg"), hops).unwrap();
+    std::fs::write(
+        runs.path().join("run-1/load.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    std::fs::write(runs.path().join("secret.txt"), "SECRET-CONTENT").unwrap();
+    let web = serve(&nodes, Some(runs.path().to_path_buf()));
+    let (addr, h) = (web.addr(), host(&web));
+    let list = request(addr, "GET /api/runs", &[&h], "");
+    assert_eq!(list.status, 200);
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(
+        list["plots"],
+        serde_json::json!(["hops.svg", "run-1/load.svg"])
+    );
+    let plot = request(addr, "GET /runs/hops.svg", &[&h], "");
+    assert_eq!(plot.status, 200);
+    assert_eq!(plot.body, hops);
+    assert_eq!(plot.header("content-type"), Some("image/svg+xml"));
+    assert!(plot
+        .header("content-security-policy")
+        .unwrap()
+        .contains("sandbox"));
+    assert_eq!(
+        request(addr, "GET /runs/run-1/load.svg", &[&h], "").status,
+        200
+    );
+    for refused in [
+        "/runs/secret.txt",
+        "/runs/../hops.svg",
+        "/runs/%2e%2e/x.svg",
+    ] {
+        let a = request(addr, &format!("GET {refused}"), &[&h], "");
+        assert!(
+            a.status == 403 || a.status == 404,
+            "{refused}: {}",
+            a.status
+        );
+        assert!(!a.body.contains("SECRET-CONTENT"), "{refused}");
+    }
+    assert_eq!(request(addr, "PUT /runs/hops.svg", &[&h], "").status, 404);
+    // Without a run directory there is no list.
+    let plain = serve(&nodes, None);
+    let none = request(plain.addr(), "GET /api/runs", &[&host(&plain)], "");
+    assert_eq!(none.body.trim(), r#"{"plots":null}"#);
+}
+
+#[test]
+fn testnet_prints_the_web_view_and_serves_it() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlet"))
+        .args([
+            "testnet",
+            "3",
+            "--http",
+            "127.0.0.1:0",
+            "--stabilize-ms",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    for _ in 0..10 {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(u) = line.trim().strip_prefix("web view ") {
+            url = Some(u.to_string());
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("testnet printed no `web view URL` line");
+    });
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let addr: SocketAddr = authority.parse().expect("an IP address and port");
+    assert!(addr.ip().is_loopback(), "binds 127.0.0.1 by default: {url}");
+    let page = request(addr, "GET /", &[&format!("Host: {authority}")], "");
+    let snapshot = request(addr, "GET /api/ring", &[&format!("Host: {authority}")], "");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<svg id=\"ring\""));
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
+    assert_eq!(
+        snapshot["nodes"].as_array().unwrap().len(),
+        3,
+        "every node of the testnet"
+    );
+}
