@@ -352,3 +352,35 @@ fn testnet_prints_the_web_view_and_serves_it() {
         "every node of the testnet"
     );
 }
+
+#[test]
+fn a_lone_nodes_page_shows_the_ring_as_that_node_knows_it() {
+    let nodes = ring(3);
+    let web = serve(&nodes[1..2], None);
+    let a = request(web.addr(), "GET /api/ring", &[&host(&web)], "");
+    assert_eq!(a.status, 200);
+    let snapshot: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let shown = snapshot["nodes"].as_array().unwrap();
+    assert_eq!(shown.len(), 1, "only this node in full");
+    assert_eq!(shown[0]["id"], nodes[1].id().to_string());
+    let mut known: Vec<String> = snapshot["known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect();
+    known.sort();
+    let mut want: Vec<String> = nodes.iter().map(|n| n.id().to_string()).collect();
+    want.sort();
+    assert_eq!(known, want, "the others at their places, by id");
+    let places = snapshot["known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["place"].as_f64().unwrap());
+    assert!(places.clone().all(|p| (0.0..1.0).contains(&p)));
+    assert!(
+        places.collect::<Vec<_>>().windows(2).all(|w| w[0] < w[1]),
+        "clockwise from id 0"
+    );
+}
