@@ -1,6 +1,6 @@
 //! The web view in a real browser (headless chromium over the DevTools
-//! protocol): the page of a 10-node ring shows its 10 nodes and their
-//! apps, follows the ring live when a node joins (server-sent events, no
+//! protocol): the page of a 10-node ring (successor lists of 2, so routes
+//! take fingers) shows its 10 nodes and their apps, follows the ring live when a node joins (server-sent events, no
 //! reload), and draws a trace typed in the page with exactly the hops the
 //! console's `.trace` reports. A screenshot is kept at
 //! target/tmp/web_view_ring.png.
@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use browser::Browser;
-use common::{converged_ring, spawn_fast};
+use common::{converged_ring, fast_config};
 use peerlet::control::{Client, Request, Response};
+use peerlet::node::{Node, NodeHandle};
 use peerlet_repl::Connection;
 use serde_json::Value;
 
@@ -67,9 +68,17 @@ fn drawn_hops(page: &mut Browser) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A node with a successor list of 2, so that routes across the ring take
+/// fingers, hop after hop, rather than one jump from the successor list.
+fn spawn_short_list(join: Option<std::net::SocketAddr>) -> NodeHandle {
+    let mut cfg = fast_config(join);
+    cfg.chord.successors = 2;
+    Node::spawn(cfg).expect("spawn node")
+}
+
 #[test]
 fn the_page_shows_the_ring_live_and_draws_the_hops_trace_reports() {
-    let nodes: Vec<Arc<_>> = converged_ring(10, spawn_fast)
+    let nodes: Vec<Arc<_>> = converged_ring(10, spawn_short_list)
         .into_iter()
         .map(Arc::new)
         .collect();
@@ -112,7 +121,7 @@ fn the_page_shows_the_ring_live_and_draws_the_hops_trace_reports() {
 
     // Live: a node joins; the page shows it without being reloaded, as
     // known by id only (it is not one of the nodes served in full).
-    let newcomer = spawn_fast(Some(nodes[0].addr()));
+    let newcomer = spawn_short_list(Some(nodes[0].addr()));
     newcomer
         .wait_joined(Duration::from_secs(20))
         .expect("joined");
@@ -135,31 +144,40 @@ fn the_page_shows_the_ring_live_and_draws_the_hops_trace_reports() {
             s.dispatchEvent(new Event('change')); }})()",
         nodes[0].id()
     ));
+    // A key whose route from node 0 takes two hops or more (fingers, then
+    // the root), found with `.trace` itself.
     let mut console = Client::connect(&socket).expect("console");
+    let mut console_trace = |key: &str| {
+        let answer = console
+            .request(&Request::Trace { key: key.into() })
+            .expect(".trace");
+        let Response::Ok(text) = answer else {
+            panic!(".trace failed: {answer:?}")
+        };
+        text
+    };
+    let far = (0..200)
+        .map(|i| format!("key-{i}"))
+        .find(|k| console_hops(&console_trace(k)).len() >= 3)
+        .expect("a key two hops away in a ring of 11 with successor lists of 2");
     let mut last = None;
     for attempt in 1..=5 {
-        page.eval(
-            "document.getElementById('trace-key').value = 'colour';
-             document.getElementById('trace-go').click();",
-        );
+        page.eval(&format!(
+            "document.getElementById('trace-key').value = '{far}';
+             document.getElementById('trace-go').click();"
+        ));
         page.wait_for(
             &format!("document.body.dataset.traces === '{attempt}'"),
             PAGE_LIMIT,
         );
         let status = page.eval("document.getElementById('trace-status').textContent");
         let on_page = drawn_hops(&mut page);
-        let answer = console
-            .request(&Request::Trace {
-                key: "colour".into(),
-            })
-            .expect(".trace");
-        let Response::Ok(text) = answer else {
-            panic!(".trace failed: {answer:?}")
-        };
+        let text = console_trace(&far);
         let from_console = console_hops(&text);
         assert!(!from_console.is_empty(), "{text}");
         assert!(!text.contains("incomplete"), "{text}");
         if on_page == from_console {
+            eprintln!("the trace took {} hops", on_page.len() - 1);
             assert!(!status.as_str().unwrap().contains("incomplete"), "{status}");
             last = None;
             break;
