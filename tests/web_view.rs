@@ -1,8 +1,8 @@
 //! The web view in a real browser (headless chromium over the DevTools
 //! protocol): the page of a 10-node ring (successor lists of 2, so routes
-//! take fingers) shows its 10 nodes and their apps, follows the ring live when a node joins (server-sent events, no
-//! reload), and draws a trace typed in the page with exactly the hops the
-//! console's `.trace` reports. A screenshot is kept at
+//! take fingers) shows its 10 nodes and their apps, follows the ring live
+//! when a node joins (server-sent events, no reload), and draws a trace
+//! typed in the page with exactly the hops the console's `.trace` reports. A screenshot is kept at
 //! target/tmp/web_view_ring.png.
 
 #![forbid(unsafe_code)]
