@@ -384,3 +384,51 @@ fn a_lone_nodes_page_shows_the_ring_as_that_node_knows_it() {
         "clockwise from id 0"
     );
 }
+
+#[test]
+fn a_node_logs_its_web_view_and_bad_options_are_refused_with_the_reason() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlet"))
+        .args(["node", "--listen", "127.0.0.1:0", "--http", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let url = err.lines().map_while(Result::ok).take(50).find_map(|l| {
+        l.split_once("web view: ")
+            .map(|(_, u)| u.trim().to_string())
+    });
+    let Some(url) = url else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the node logged no `web view: URL`");
+    };
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let addr: SocketAddr = authority.parse().expect("IP:PORT");
+    let a = request(addr, "GET /api/ring", &[&format!("Host: {authority}")], "");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        addr.ip().is_loopback(),
+        "a port alone means 127.0.0.1: {url}"
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(snapshot["nodes"].as_array().unwrap().len(), 1);
+
+    for (args, says) in [
+        (&["--http", "somewhere"][..], "want IP:PORT"),
+        (
+            &["--http", "0", "--sim-runs", "/nonexistent/runs"][..],
+            "not a directory",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_peerlet"))
+            .args(["testnet", "1"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -217,6 +217,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let stop = super::stop_signals(!args.repl)?;
     let node =
         Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
+    let node = std::sync::Arc::new(node);
+    // Served from the start, so the page shows the node joining too: it
+    // shows this node in full, the rest of the ring as it knows it.
+    let web = args
+        .web
+        .start(None, std::sync::Arc::new(vec![node.clone()]))?;
+    if let Some(web) = &web {
+        tracing::info!("web view: {}", web.url());
+    }
     // Each seed is tried (join_attempts times), then the next, and every
     // round again after a pause; a signal meanwhile stops the node at once.
     if !super::seeds::join_until_one_answers(&node, &seeds, &stop)? {
@@ -225,7 +234,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     load_peerlets(&[&node], &args.load)?;
-    let node = std::sync::Arc::new(node);
     let control = match &args.data {
         Some(dir) => {
             let path = dir.join(crate::control::SOCKET_NAME);
@@ -242,14 +250,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    // The web view shows this node in full, the rest of the ring as it
-    // knows it.
-    let web = args
-        .web
-        .start(None, std::sync::Arc::new(vec![node.clone()]))?;
-    if let Some(web) = &web {
-        tracing::info!("web view: {}", web.url());
-    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {} id {}", node.addr(), node.id())?;
     out.flush()?;

@@ -95,6 +95,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Node::spawn(cfg).map_err(|e| format!("node {i}: cannot listen on {listen}: {e}"))?;
         nodes.push(Arc::new(node));
     }
+    // Served while the nodes join, so a page opened early watches it.
+    let web = args.web.start(None, Arc::new(nodes.clone()))?;
     for node in &nodes {
         node.wait_joined(Duration::from_secs(60))?;
     }
@@ -103,7 +105,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles, &args.load)?;
-    let web = args.web.start(None, Arc::new(nodes.clone()))?;
     if let Some(web) = &web {
         println!("web view {}", web.url());
     }

@@ -120,6 +120,8 @@ async fn accept(
                 continue;
             }
         };
+        // Events are small and must not wait for the next write.
+        let _ = stream.set_nodelay(true);
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             open.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!("web view: {MAX_CONNECTIONS} connections open, closing one");
