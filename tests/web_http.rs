@@ -432,3 +432,65 @@ fn a_node_logs_its_web_view_and_bad_options_are_refused_with_the_reason() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+const COUNTER: &str = "--@peerlet name=counter type=end-node version=1\n\
+    local P = {}\n\
+    function P.deliver(key, msg, from) end\n\
+    return P\n";
+
+#[test]
+fn deployments_by_traffic_show_in_the_snapshot() {
+    use peerlet::package::secret_key::SigningKey;
+    use peerlet::package::signing::sign_source;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = SigningKey::generate().unwrap();
+    let pub_file = dir.path().join("publisher.pub");
+    std::fs::write(&pub_file, publisher.public().to_pub_text()).unwrap();
+    let spawn = |join| {
+        let mut cfg = common::fast_config(join);
+        cfg.trust_files = vec![pub_file.clone()];
+        peerlet::node::Node::spawn(cfg).expect("spawn node")
+    };
+    let nodes: Vec<Arc<NodeHandle>> = converged_ring(4, spawn).into_iter().map(Arc::new).collect();
+    let sig = sign_source(&publisher, COUNTER.as_bytes(), "counter.lua").unwrap();
+    let app = nodes[0].install_signed(COUNTER.as_bytes(), &sig).unwrap();
+    let code = nodes[0]
+        .with_peerlets(|m, _| m.by_name("counter").unwrap().code.clone().unwrap())
+        .unwrap();
+    // A message to each other node's own id: each is that key's root.
+    for target in &nodes[1..] {
+        let mut msg = common::values::app_message(
+            app,
+            peerlet::wire::AppType::EndNode,
+            &ciborium::Value::Null,
+        );
+        msg.code = Some(code.clone());
+        let key = target.id();
+        nodes[0]
+            .call(move |kbr, now| kbr.api(now).route(key, msg, None))
+            .unwrap();
+    }
+    let web = serve(&nodes, None);
+    common::eventually(Duration::from_secs(30), || {
+        let a = request(web.addr(), "GET /api/ring", &[&host(&web)], "");
+        let snapshot: serde_json::Value =
+            serde_json::from_str(&a.body).map_err(|e| e.to_string())?;
+        for n in &snapshot["nodes"].as_array().unwrap()[1..] {
+            let deployed = n["deployments"].as_array().unwrap();
+            let counter = deployed.iter().find(|d| d["name"] == "counter");
+            let Some(d) = counter else {
+                return Err(format!("not yet deployed at {}", n["id"]));
+            };
+            assert!(d["source"] == "store" || d["source"] == "origin", "{d}");
+            assert!(d["fetch_ms"].as_f64().unwrap() >= 0.0);
+            let apps = n["apps"].as_array().unwrap();
+            let shown = apps
+                .iter()
+                .find(|a| a["name"] == "counter")
+                .expect("the app runs");
+            assert_eq!(shown["app"], app.to_string());
+            assert_eq!(shown["publisher"].as_str().map(str::is_empty), Some(false));
+        }
+        Ok(())
+    });
+}

@@ -132,11 +132,12 @@ function drawTables() {
         n.queues.incoming, n.queues.hops, n.queues.outgoing.reduce((s, [, d]) => s + d, 0)];
     cells.forEach((v, k) => tr.append(el('td', k > 2 ? { class: 'num' } : {}, String(v))));
     body.append(tr);
-    if (!n.error) n.deployments.forEach((d) => deployments.push([i, d]));
+    // Each node keeps its recent deployments, oldest first: newest first here.
+    if (!n.error) n.deployments.slice().reverse().forEach((d) => deployments.push([i, d]));
   });
   const dep = $('deployments').tBodies[0];
   clear(dep);
-  for (const [i, d] of deployments.slice(-20).reverse()) {
+  for (const [i, d] of deployments.slice(0, 100)) {
     const tr = el('tr');
     [i, d.name, d.version, d.source, `${d.fetch_ms.toFixed(1)} ms`, `${d.verify_ms.toFixed(1)} ms`, `${d.start_ms.toFixed(1)} ms`]
       .forEach((v) => tr.append(el('td', {}, String(v))));
