@@ -2,80 +2,24 @@
 //! name that is not this server's (DNS rebinding) get no data; the JSON
 //! snapshot and the event stream carry the ring; a trace request with bad
 //! input gets a clear error and the server keeps serving; the plots of a
-//! simulator run are listed and served read-only; `peerlet testnet
-//! --http` prints the page's address and serves it.
+//! simulator run are listed and served read-only; a lone node's page and
+//! deployments by traffic.
 
 #![forbid(unsafe_code)]
 
 mod common;
+#[path = "common/http_client.rs"]
+mod http_client;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{converged_ring, spawn_fast};
+use http_client::request;
 use peerlet::node::NodeHandle;
 use peerlet::web::WebServer;
-
-/// One answer: status, headers (lower-case names), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one HTTP/1.1 request with these extra header lines and reads the
-/// whole answer (the connection closes after it).
-fn request(addr: SocketAddr, head: &str, extra: &[&str], body: &str) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{head} HTTP/1.1\r\nConnection: close\r\n");
-    for line in extra {
-        req.push_str(line);
-        req.push_str("\r\n");
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a whole answer");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
 
 fn host(web: &WebServer) -> String {
     format!("Host: {}", web.addr())
@@ -305,55 +249,6 @@ fn simulator_plots_are_listed_and_served_read_only() {
 }
 
 #[test]
-fn testnet_prints_the_web_view_and_serves_it() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlet"))
-        .args([
-            "testnet",
-            "3",
-            "--http",
-            "127.0.0.1:0",
-            "--stabilize-ms",
-            "100",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    let mut line = String::new();
-    for _ in 0..10 {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(u) = line.trim().strip_prefix("web view ") {
-            url = Some(u.to_string());
-            break;
-        }
-    }
-    let url = url.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("testnet printed no `web view URL` line");
-    });
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    let addr: SocketAddr = authority.parse().expect("an IP address and port");
-    assert!(addr.ip().is_loopback(), "binds 127.0.0.1 by default: {url}");
-    let page = request(addr, "GET /", &[&format!("Host: {authority}")], "");
-    let snapshot = request(addr, "GET /api/ring", &[&format!("Host: {authority}")], "");
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(page.status, 200);
-    assert!(page.body.contains("<svg id=\"ring\""));
-    let snapshot: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
-    assert_eq!(
-        snapshot["nodes"].as_array().unwrap().len(),
-        3,
-        "every node of the testnet"
-    );
-}
-
-#[test]
 fn a_lone_nodes_page_shows_the_ring_as_that_node_knows_it() {
     let nodes = ring(3);
     let web = serve(&nodes[1..2], None);
@@ -383,54 +278,6 @@ fn a_lone_nodes_page_shows_the_ring_as_that_node_knows_it() {
         places.collect::<Vec<_>>().windows(2).all(|w| w[0] < w[1]),
         "clockwise from id 0"
     );
-}
-
-#[test]
-fn a_node_logs_its_web_view_and_bad_options_are_refused_with_the_reason() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlet"))
-        .args(["node", "--listen", "127.0.0.1:0", "--http", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = BufReader::new(child.stderr.take().unwrap());
-    let url = err.lines().map_while(Result::ok).take(50).find_map(|l| {
-        l.split_once("web view: ")
-            .map(|(_, u)| u.trim().to_string())
-    });
-    let Some(url) = url else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the node logged no `web view: URL`");
-    };
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    let addr: SocketAddr = authority.parse().expect("IP:PORT");
-    let a = request(addr, "GET /api/ring", &[&format!("Host: {authority}")], "");
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        addr.ip().is_loopback(),
-        "a port alone means 127.0.0.1: {url}"
-    );
-    let snapshot: serde_json::Value = serde_json::from_str(&a.body).unwrap();
-    assert_eq!(snapshot["nodes"].as_array().unwrap().len(), 1);
-
-    for (args, says) in [
-        (&["--http", "somewhere"][..], "want IP:PORT"),
-        (
-            &["--http", "0", "--sim-runs", "/nonexistent/runs"][..],
-            "not a directory",
-        ),
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_peerlet"))
-            .args(["testnet", "1"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(says), "{args:?}: {err}");
-    }
 }
 
 const COUNTER: &str = "--@peerlet name=counter type=end-node version=1\n\
