@@ -175,6 +175,19 @@ fn a_bad_trace_request_gets_a_clear_error_and_the_server_keeps_serving() {
     }
     let big = "x".repeat(10_000);
     assert_eq!(request(addr, "POST /api/trace", &[&h], &big).status, 400);
+    // Bytes that are not HTTP: that connection is answered 400 or closed.
+    let mut junk = TcpStream::connect(addr).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    junk.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut junk, &mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
     let wrong_method = request(addr, "DELETE /api/ring", &[&h], "");
     assert_eq!(wrong_method.status, 405);
 
