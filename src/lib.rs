@@ -20,6 +20,7 @@
 //! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, the console, the per-peerlet store, each peerlet's share of the node |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
 //! | [`control`] | the control socket: a local Unix socket taking the console's requests (eval Lua in the console, peers, apps, load, trace, ...) in the nodes' frames; `control::client`, the console's transport to it; `control::log_tap`, the tracing layer that streams the log to consoles |
+//! | `web` | (feature `web`, on with `cli`) the web view (`--http ADDR`): a page showing the ring, each node's apps, queues and traffic, and traced paths, live (hyper on smol, server-sent events); read-only, guarded by Host and Origin checks |
 //! | `cmd` | (feature `cli`) the subcommands of the `peerlet` binary, one file each |
 //!
 //! The console itself (protocol, meta commands, completion, line editor) is
@@ -49,4 +50,6 @@ pub mod routing;
 pub mod sandbox;
 pub mod sim;
 pub mod time;
+#[cfg(feature = "web")]
+pub mod web;
 pub mod wire;

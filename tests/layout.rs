@@ -379,7 +379,7 @@ fn lower_layers_do_not_import_upper_ones() {
         Some("sandbox") => 3,
         Some("net" | "peerlet") => 4,
         Some("sim" | "node") => 5,
-        Some("control") => 6,
+        Some("control" | "web") => 6,
         _ => 7,
     };
     let mut offenders = Vec::new();

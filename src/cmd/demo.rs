@@ -47,6 +47,13 @@ pub struct Args {
     pub eval: Vec<String>,
     #[command(flatten)]
     pub wan: super::testnet::WanArgs,
+    /// The demo serves its web view on 127.0.0.1 at a free port unless
+    /// --http chooses the address.
+    #[command(flatten)]
+    pub web: super::web_args::WebArgs,
+    /// Serve no web view.
+    #[arg(long, conflicts_with = "http")]
+    pub no_http: bool,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -78,9 +85,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let nodes = fleet.all();
     let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles[..1], &samples)?;
+    // The page shows every node of the demo, `.spawn`ed ones too.
+    let default_http = (!args.no_http).then(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let web = args.web.start(default_http, fleet.clone())?;
+    if let Some(web) = &web {
+        tracing::info!("web view: {}", web.url());
+    }
     let console = fleet.socket(0);
     let result = if args.eval.is_empty() {
         println!("{}", banner(&nodes, &dir, &samples));
+        if let Some(web) = &web {
+            println!("Watch the ring in a browser: {}", web.url());
+        }
         attach(&console)
     } else {
         args.eval
@@ -88,6 +104,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .try_for_each(|code| super::repl::eval_once(&console, code))
     };
     tracing::info!("demo over: every node leaves");
+    drop(web);
     fleet.stop();
     result
 }

@@ -134,6 +134,13 @@ impl LocalFleet {
     }
 }
 
+/// The web view shows every node of the process, `.spawn`ed ones too.
+impl crate::web::NodeSet for LocalFleet {
+    fn nodes(&self) -> Vec<Arc<NodeHandle>> {
+        self.all()
+    }
+}
+
 impl crate::control::Fleet for LocalFleet {
     fn nodes(&self) -> String {
         let mut out = String::new();

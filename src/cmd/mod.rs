@@ -14,6 +14,7 @@ pub mod sign;
 pub mod sim;
 pub mod testnet;
 pub mod verify;
+pub mod web_args;
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;

@@ -67,6 +67,8 @@ pub struct Args {
     #[arg(long, requires = "data")]
     pub repl: bool,
     #[command(flatten)]
+    pub web: super::web_args::WebArgs,
+    #[command(flatten)]
     pub tuning: Tuning,
 }
 
@@ -221,6 +223,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let stop = super::stop_signals(!args.repl)?;
     let node =
         Node::spawn(cfg).map_err(|e| format!("cannot start a node on {}: {e}", args.listen))?;
+    let node = std::sync::Arc::new(node);
+    // Served from the start, so the page shows the node joining too: it
+    // shows this node in full, the rest of the ring as it knows it.
+    let web = args
+        .web
+        .start(None, std::sync::Arc::new(vec![node.clone()]))?;
+    if let Some(web) = &web {
+        tracing::info!("web view: {}", web.url());
+    }
     // Each seed is tried (join_attempts times), then the next, and every
     // round again after a pause; a signal meanwhile stops the node at once.
     if !super::seeds::join_until_one_answers(&node, &seeds, &stop)? {
@@ -229,7 +240,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     load_peerlets(&[&node], &args.load)?;
-    let node = std::sync::Arc::new(node);
     let control = match &args.data {
         Some(dir) => {
             let path = dir.join(crate::control::SOCKET_NAME);
@@ -268,6 +278,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("signal received: leaving the ring");
         }
     }
+    drop(web);
     node.leave();
     drop(control);
     Ok(())

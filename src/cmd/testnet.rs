@@ -1,9 +1,10 @@
 //! `peerlet testnet N`: a ring of N nodes in this process on 127.0.0.1, for
 //! trying things out. The first node creates the ring and the others join
-//! through it; each is printed as `ADDR ID` once all are joined. Each node
-//! has a console at `DIR/nodes/N/control.sock` (`peerlet repl` it), with
-//! the fault commands of [`super::fleet`]. Ctrl-C (or SIGTERM) makes every
-//! node leave gracefully.
+//! through it; each is printed as `ADDR ID` once all are joined (then,
+//! with `--http ADDR`, `web view URL`: the page shows every node). Each
+//! node has a console at `DIR/nodes/N/control.sock` (`peerlet repl` it),
+//! with the fault commands of [`super::fleet`]. Ctrl-C (or SIGTERM) makes
+//! every node leave gracefully.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct Args {
     pub dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub wan: WanArgs,
+    #[command(flatten)]
+    pub web: super::web_args::WebArgs,
     #[command(flatten)]
     pub tuning: super::node::Tuning,
 }
@@ -102,11 +105,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let fleet = LocalFleet::start(args.nodes, &dir, cut, start)?;
     let nodes = fleet.all();
+    let web = args.web.start(None, fleet.clone())?;
     for node in &nodes {
         println!("{} {}", node.addr(), node.id());
     }
     let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.as_ref()).collect();
     super::node::load_peerlets(&handles, &args.load)?;
+    if let Some(web) = &web {
+        println!("web view {}", web.url());
+    }
     tracing::info!(
         "{} nodes running; consoles: peerlet repl {}/N/control.sock; Ctrl-C to stop",
         nodes.len(),
@@ -114,6 +121,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let _ = stop.recv();
     tracing::info!("leaving");
+    drop(web);
     fleet.stop();
     Ok(())
 }
