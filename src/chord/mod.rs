@@ -17,6 +17,7 @@
 
 mod config;
 mod inspect;
+mod join;
 mod maintenance;
 mod merge;
 mod routing;
