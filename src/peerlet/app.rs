@@ -97,7 +97,10 @@ impl Manager {
             },
             refused_by: Vec::new(),
         };
-        api.route(req.key, msg, None);
+        match req.node {
+            Some(node) => api.send(node, msg),
+            None => api.route(req.key, msg, None),
+        };
         let deadline = api.now() + self.cfg.call_timeout;
         self.calls.insert(
             call,
