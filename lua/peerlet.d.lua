@@ -106,8 +106,9 @@ function peerlet.lookup(key, app) end
 ---node that is gone shows as a timeout. Errors as for peerlet.lookup.
 ---@param node Node
 ---@param app? string  32 hex digits, or the name of a peerlet installed on this node
+---@param opts? {timeout?: number}  seconds a call may wait, at most the node's call timeout (5 s)
 ---@return table handle
-function peerlet.at(node, app) end
+function peerlet.at(node, app, opts) end
 
 ---Timers; callbacks run as upcalls, each under its own budget.
 timer = {}

@@ -34,10 +34,12 @@ local R, W = 3, 2         -- copies of an item; copies before a put is acknowled
 local SYNC = 10           -- seconds between two digest comparisons
 local SYNC_BYTES = 16384  -- bytes of items sent to one peer per round
 local GRACE = 3600        -- seconds a tombstone is kept
+local ASK = { timeout = 1.5 }  -- a replica's time to answer, before we try the next
 -- The bytes a node keeps are bounded by its store quota (`--store-quota`).
 
 local kbr, store, timer, clock, peerlet = kbr, store, timer, clock, peerlet
-local ipairs, pairs, type, pcall, error, tonumber = ipairs, pairs, type, pcall, error, tonumber
+local ipairs, pairs, type, pcall, error, tonumber, tostring =
+  ipairs, pairs, type, pcall, error, tonumber, tostring
 local min, max, mtype, concat, sort = math.min, math.max, math.type, table.concat, table.sort
 
 local pos = {}  -- item name -> kbr.key(name), for every item held here
@@ -111,12 +113,13 @@ local function keep(k, rec)
     copy.rm = clock.now() - age
   end
   local ok, err = pcall(store.put, k, copy)  -- fails when the store is full
-  if not ok then return false, "dht: " .. err end
+  if not ok then return false, "dht: " .. tostring(err) end
   pos[k] = pos[k] or kbr.key(k)
   return true
 end
 
 local function drop(k) store.remove(k); pos[k] = nil end
+
 -- Sends the items `names` to `node`, a few KB per message.
 local function send_items(node, names)
   local items, n = {}, 0
@@ -151,7 +154,7 @@ local function write(k, v, version)
       kbr.send(set[i], { op = "store", items = { { k = k, rec = wire(rec) } } })
     else
       local called, kept, theirs = pcall(function()
-        return peerlet.at(set[i]):copy(k, wire(rec))
+        return peerlet.at(set[i], nil, ASK):copy(k, wire(rec))
       end)
       if called and kept then stored = stored + 1 end
       if called and valid(theirs) and newer(theirs, rec) then
@@ -183,13 +186,19 @@ function P.root_write(op, k, v, version)
   return write(k, v, version)
 end
 
+-- The root of `k` as this node knows it; else (a replica after the second
+-- knows no node before it) whichever node routing takes the key to.
+local function root_of(k)
+  local set = replicas(k)
+  if set[1] then return peerlet.at(set[1]) end
+  return peerlet.lookup(pos[k] or kbr.key(k))
+end
+
 -- Any replica takes a write; only the root numbers it, so it goes there.
 local function via_root(op, k, v, version)
   check_name(k)
-  local set = replicas(k)
-  if #set == 0 then error("dht: this node does not know the ring around `" .. k .. "` yet", 3) end
-  if set[1].id == me() then return P.root_write(op, k, v, version) end
-  return peerlet.at(set[1]):root_write(op, k, v, version)
+  if replicas(k)[1] and replicas(k)[1].id == me() then return P.root_write(op, k, v, version) end
+  return root_of(k):root_write(op, k, v, version)
 end
 
 function P.put(k, v, version) return via_root("put", k, v, version) end
@@ -208,25 +217,31 @@ end
 
 function P.peek(k) check_name(k); return store.get(k) and wire(store.get(k)) end
 
--- A get asks R-W+1 replicas, this node first; a newer copy found on
--- another is kept here too (read repair).
-function P.get(k)
+-- A read at a replica (this node, by its own view): it asks R-W+1
+-- replicas, itself first; a newer copy found on another is kept here too
+-- (read repair).
+function P.read(k)
   check_name(k)
   local set = replicas(k)
   if not is_member(set) then
-    if #set == 0 then error("dht: this node does not know the ring around `" .. k .. "` yet", 2) end
-    return peerlet.at(set[1]):get(k)
+    error("dht: node " .. me():sub(1, 8) .. " holds no replica of `" .. k .. "`", 2)
   end
   local best, asked = store.get(k), 1
   for _, node in ipairs(set) do
     if asked >= min(R - W + 1, #set) then break end
     if node.id ~= me() then
-      local ok, rec = pcall(function() return peerlet.at(node):peek(k) end)
+      local ok, rec = pcall(function() return peerlet.at(node, nil, ASK):peek(k) end)
       if ok then asked = asked + 1 end
       if ok and valid(rec) and newer(rec, best) then best = rec; keep(k, rec) end
     end
   end
   if best then return best.v, best.ver end
+end
+
+function P.get(k)
+  check_name(k)
+  if is_member(replicas(k)) then return P.read(k) end
+  return root_of(k):read(k)
 end
 
 -- The items held here with keys in (after, up_to], by digest bucket (the

@@ -199,6 +199,8 @@ pub(super) struct OutCall {
     pub app: AppId,
     pub activation: CallId,
     pub deadline: Time,
+    /// How long the call may wait (shown when it times out).
+    pub timeout: Duration,
     pub method: String,
     /// Set when the suspended activation itself serves a remote call.
     pub served: Option<Served>,

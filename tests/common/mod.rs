@@ -6,6 +6,7 @@
 pub mod answering;
 pub mod attack;
 pub mod deploy;
+pub mod dht;
 pub mod hostile;
 pub mod repl;
 pub mod samples;

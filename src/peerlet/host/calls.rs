@@ -30,6 +30,9 @@ pub struct CallRequest {
     /// `peerlet.at(node)`: sent straight to this node, not routed to the
     /// root of `key` (which is then the node's id).
     pub node: Option<NodeRef>,
+    /// `peerlet.at(node, app, {timeout = secs})`: less time than the
+    /// node's call timeout, so a caller can try the next replica sooner.
+    pub timeout: Option<std::time::Duration>,
     pub app: CallTarget,
     pub method: String,
     /// The arguments, a CBOR array.

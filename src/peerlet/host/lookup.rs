@@ -11,6 +11,7 @@
 //! as a call answered by whichever node took over its id.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, MultiValue, Table, Value};
@@ -28,18 +29,40 @@ const METHOD_BYTES: usize = 64;
 /// suspend (a Rust function cannot yield).
 const HANDLE_FACTORY: &str = r#"
 local call, setmetatable, type = ...
-local function handle(to, app, where)
+local function handle(where, to, app, opts)
   return setmetatable({}, {
     __index = function(_, method)
       if type(method) ~= "string" then return nil end
-      return function(_, ...) return call(where, to, app, method, ...) end
+      return function(_, ...) return call(where, to, app, opts, method, ...) end
     end,
     __metatable = false,
   })
 end
-return function(key, app) return handle(key, app, "key") end,
-       function(node, app) return handle(node, app, "node") end
+return function(key, app) return handle("key", key, app) end,
+       function(node, app, opts) return handle("node", node, app, opts) end
 "#;
+
+/// `opts.timeout` of `peerlet.at(node, app, opts)`, in seconds.
+fn call_timeout(opts: &Value) -> mlua::Result<Option<Duration>> {
+    let secs = match opts {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t.raw_get::<Value>("timeout")?,
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "peerlet.at: options must be a table, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    match secs {
+        Value::Nil => Ok(None),
+        Value::Integer(n) if n > 0 => Ok(Some(Duration::from_secs(n as u64))),
+        Value::Number(x) if x > 0.0 && x.is_finite() => Ok(Some(Duration::from_secs_f64(x))),
+        _ => Err(mlua::Error::runtime(
+            "peerlet.at: timeout must be a positive number of seconds",
+        )),
+    }
+}
 
 fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     let mut args = args.into_iter();
@@ -51,7 +74,9 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
     } else {
         ("peerlet.lookup", key_from_lua(&to, "peerlet.lookup")?, None)
     };
-    let app = match args.next().unwrap_or(Value::Nil) {
+    let app = args.next().unwrap_or(Value::Nil);
+    let timeout = call_timeout(&args.next().unwrap_or(Value::Nil))?;
+    let app = match app {
         Value::Nil => CallTarget::App(host.app),
         Value::String(s) => {
             let s = s.to_str()?;
@@ -94,6 +119,7 @@ fn prepare(host: &HostState, args: MultiValue) -> mlua::Result<Value> {
         CallRequest {
             key,
             node,
+            timeout,
             app,
             method,
             args,
