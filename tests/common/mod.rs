@@ -7,6 +7,7 @@ pub mod answering;
 pub mod attack;
 pub mod deploy;
 pub mod dht;
+pub mod dht_churn;
 pub mod hostile;
 pub mod repl;
 pub mod samples;
