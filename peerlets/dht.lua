@@ -8,8 +8,9 @@
 --    the put is acknowledged once W copies are stored.
 --  * Between two copies the higher version wins (ties: the higher id of the
 --    root that numbered it), on every node, whatever order they arrive in.
---  * A get asks R-W+1 replicas and answers with the newest copy: any W
---    copies of an acknowledged put include one of those.
+--  * A get asks every replica and answers with the newest copy. R-W+1 of
+--    them would meet any W copies of an acknowledged put while all nodes
+--    see the same ring; under churn the W copies may sit one node off.
 --  * Every SYNC seconds, and soon after a neighbour comes or goes, each node
 --    compares digests of the items it is root of with its R-1 successors;
 --    each side sends what the other lacks, SYNC_BYTES at most per round. A
@@ -88,6 +89,18 @@ local function is_member(set)
   return false
 end
 
+-- The replica set a write or read reaching this node uses. Routing or a
+-- replica sent it here as to the root; if this node's view disagrees (it
+-- just restarted and knows no predecessor yet), it serves as the root
+-- anyway, with its own successors: copies land next to the key, where
+-- repair finds them, rather than the call failing.
+local function serving(k)
+  local set = replicas(k)
+  if is_member(set) then return set end
+  set = kbr.replica_set(me(), R)
+  return #set > 0 and set or { kbr.id() }
+end
+
 -- A copy as it travels: a tombstone carries its age, not our clock.
 local function wire(rec)
   if rec.v ~= nil then return { v = rec.v, ver = rec.ver, by = rec.by } end
@@ -140,7 +153,7 @@ end
 -- then copy it to the other replicas in turn until W copies are stored;
 -- the rest get theirs without waiting (repair covers a lost message).
 local function write(k, v, version)
-  local set, old = replicas(k), store.get(k)
+  local set, old = serving(k), store.get(k)
   local have = old and old.ver or 0
   if version and version <= have then
     return nil, "stale version " .. version .. " (have " .. have .. ")"
@@ -168,13 +181,9 @@ local function write(k, v, version)
   return rec.ver
 end
 
--- A write, run here when this node is a replica of `k` by its own view
--- (the root, or a replica the root passed it on to).
+-- A write reaching the root (or the node routing or a replica took for it).
 function P.root_write(op, k, v, version)
   check_name(k)
-  if not is_member(replicas(k)) then
-    error("dht: node " .. me():sub(1, 8) .. " holds no replica of `" .. k .. "`", 2)
-  end
   if op == "remove" then
     local old = store.get(k)
     if not old or old.v == nil then return false end
@@ -217,21 +226,15 @@ end
 
 function P.peek(k) check_name(k); return store.get(k) and wire(store.get(k)) end
 
--- A read at a replica (this node, by its own view): it asks R-W+1
--- replicas, itself first; a newer copy found on another is kept here too
--- (read repair).
+-- A read at a replica: it asks the other replicas too; a newer copy
+-- found on one is kept here (read repair).
 function P.read(k)
   check_name(k)
-  local set = replicas(k)
-  if not is_member(set) then
-    error("dht: node " .. me():sub(1, 8) .. " holds no replica of `" .. k .. "`", 2)
-  end
-  local best, asked = store.get(k), 1
+  local set = serving(k)
+  local best = store.get(k)
   for _, node in ipairs(set) do
-    if asked >= min(R - W + 1, #set) then break end
     if node.id ~= me() then
       local ok, rec = pcall(function() return peerlet.at(node, nil, ASK):peek(k) end)
-      if ok then asked = asked + 1 end
       if ok and valid(rec) and newer(rec, best) then best = rec; keep(k, rec) end
     end
   end

@@ -8,6 +8,7 @@ pub mod attack;
 pub mod deploy;
 pub mod dht;
 pub mod dht_churn;
+pub mod dht_tcp_churn;
 pub mod hostile;
 pub mod repl;
 pub mod samples;
