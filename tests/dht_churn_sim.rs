@@ -18,6 +18,7 @@ fn dht_keeps_every_acknowledged_key_while_a_hundred_nodes_churn() {
         keys: 400,
         seed: 41,
         stabilize: 5.0,
+        progress: false,
     };
     let report = run(&soak, &common::samples::source("dht"));
     println!("{report:?}");

@@ -14,6 +14,10 @@
 
 #[path = "../../tests/common/dht_churn.rs"]
 mod dht_churn;
+#[path = "../../tests/common/dht_tcp_churn.rs"]
+mod dht_tcp_churn;
+
+use std::time::Duration;
 
 fn source() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/peerlets/dht.lua");
@@ -27,35 +31,65 @@ fn main() {
         .collect();
     let wants = |part: &str| which.is_empty() || which.iter().any(|w| w == part);
     if wants("sim") {
-        for stabilize in [5.0, 30.0] {
-            let soak = dht_churn::Soak {
-                nodes: 1000,
-                churn: 16.5,
-                duration: 1800.0,
-                keys: 10_000,
-                seed: 14,
-                stabilize,
-            };
-            println!("sim soak: {soak:?}");
-            let r = dht_churn::run(&soak, &source());
-            println!(
-                "  joins {} crashes {}; puts acknowledged {} refused {} unanswered {}; \
-                 acknowledged keys lost to churn (all copies failed between repairs) {}; \
-                 other acknowledged keys lost {}; failed gets {}; {:.0} s virtual in {:.0} s wall",
-                r.joins,
-                r.crashes,
-                r.acked,
-                r.refused,
-                r.unanswered,
-                r.lost_to_churn,
-                r.lost.len(),
-                r.get_errors,
-                r.virtual_s,
-                r.wall_s
-            );
-            if !r.lost.is_empty() {
-                println!("  lost: {:?}", &r.lost[..r.lost.len().min(20)]);
-            }
+        let soak = dht_churn::Soak {
+            nodes: 1000,
+            churn: 16.5,
+            duration: 1800.0,
+            keys: 10_000,
+            seed: 14,
+            stabilize: 5.0,
+            progress: true,
+        };
+        println!("sim soak: {soak:?}");
+        let r = dht_churn::run(&soak, &source());
+        println!(
+            "  joins {} crashes {}; puts acknowledged {} refused {} unanswered {}; \
+             acknowledged keys lost to churn (all copies failed between repairs) {}; \
+             other acknowledged keys lost {}; failed gets {}; {:.0} s virtual in {:.0} s wall",
+            r.joins,
+            r.crashes,
+            r.acked,
+            r.refused,
+            r.unanswered,
+            r.lost_to_churn,
+            r.lost.len(),
+            r.get_errors,
+            r.virtual_s,
+            r.wall_s
+        );
+        if !r.lost.is_empty() {
+            println!("  lost: {:?}", &r.lost[..r.lost.len().min(20)]);
+        }
+    }
+    if wants("tcp") {
+        let soak = dht_tcp_churn::TcpSoak {
+            nodes: 20,
+            clients: 4,
+            kill_every: Duration::from_secs(5),
+            duration: Duration::from_secs(300),
+            seed: 14,
+        };
+        println!("tcp soak: {soak:?}");
+        let r = dht_tcp_churn::run(&soak);
+        println!(
+            "  kills {} (restarts not back in the ring 30 s later: {}); puts {} acknowledged {}; \
+             gets answered {} ({} by a second node or later), unanswered {}; \
+             acknowledged puts lost {}; ring healed {:?} after the last restart; \
+             acknowledged put latency p50 {:.1} ms p99 {:.1} ms",
+            r.kills,
+            r.failed_rejoins,
+            r.puts,
+            r.acked,
+            r.gets,
+            r.gets_retried,
+            r.unanswered.len(),
+            r.lost.len(),
+            r.ring_healed,
+            r.put_ms_p50,
+            r.put_ms_p99
+        );
+        for line in r.unanswered.iter().chain(&r.lost).take(20) {
+            println!("  {line}");
         }
     }
 }

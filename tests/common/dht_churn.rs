@@ -33,6 +33,8 @@ pub struct Soak {
     pub seed: u64,
     /// Chord's stabilization period, in seconds.
     pub stabilize: f64,
+    /// Print a line every 100 s of virtual time (for the long bench).
+    pub progress: bool,
 }
 
 /// What came out.
@@ -222,8 +224,19 @@ pub fn run(soak: &Soak, source: &str) -> SoakReport {
             }
         });
     };
+    let mut shown = 0.0;
     for (at, action) in actions {
         ring.net.run_until(at);
+        if soak.progress && at.as_secs_f64() >= shown + 100.0 {
+            shown = at.as_secs_f64();
+            eprintln!(
+                "  {shown:.0} s: {} live, {} acknowledged, {} lost to churn, {:.0} s wall",
+                ring.live.len(),
+                acked.len(),
+                lost_to_churn.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         absorb(&mut puts, &mut acked, &mut report);
         busy.retain(|_, slot| slot.borrow().is_none());
         match action {
