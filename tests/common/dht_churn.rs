@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use peerlet::chord::Config;
 use peerlet::id::{AppId, Id};
 use peerlet::peerlet::{Manager, ManagerApp, ManagerConfig};
-use peerlet::sim::{Rng, SimConfig, SimNet};
+use peerlet::sim::{Oracle, Rng, SimConfig, SimNet};
 use peerlet::time::Time;
 
 /// What to run.
@@ -117,8 +117,7 @@ impl Ring {
 
     /// Whether a live node near `name` (its root and the next 2r-1 nodes,
     /// by the oracle) holds version `ver` of it or a newer one.
-    fn has_live_copy(&self, name: &str, ver: i128) -> bool {
-        let oracle = self.net.oracle();
+    fn has_live_copy(&self, oracle: &Oracle, name: &str, ver: i128) -> bool {
         let root = oracle.successor(&Id::key(name));
         let mut near = vec![root.id];
         near.extend(oracle.successors_of(&root.id, 5).into_iter().map(|n| n.id));
@@ -287,12 +286,13 @@ pub fn run(soak: &Soak, source: &str) -> SoakReport {
                     !gone
                 });
                 busy.remove(&i);
+                let oracle = ring.net.oracle();
                 for n in held {
                     let Some(k) = n.strip_prefix("key-").and_then(|s| s.parse().ok()) else {
                         continue;
                     };
                     if let Some(&ver) = acked.get(&k) {
-                        if !lost_to_churn.contains(&k) && !ring.has_live_copy(&n, ver) {
+                        if !lost_to_churn.contains(&k) && !ring.has_live_copy(&oracle, &n, ver) {
                             lost_to_churn.insert(k);
                         }
                     }
