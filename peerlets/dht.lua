@@ -133,7 +133,8 @@ end
 
 local function drop(k) store.remove(k); pos[k] = nil end
 
--- Sends the items `names` to `node`, a few KB per message.
+-- Sends the items `names` to `node`, 2 KB per message: each item the
+-- receiver keeps is a store write, and one upcall should do few of them.
 local function send_items(node, names)
   local items, n = {}, 0
   for i, k in ipairs(names) do
@@ -142,7 +143,7 @@ local function send_items(node, names)
       items[#items + 1] = { k = k, rec = wire(rec) }
       n = n + size(k, rec)
     end
-    if #items > 0 and (n >= 8192 or i == #names) then
+    if #items > 0 and (n >= 2048 or i == #names) then
       kbr.send(node, { op = "store", items = items })
       items, n = {}, 0
     end

@@ -73,7 +73,7 @@ fn main() {
         let r = dht_tcp_churn::run(&soak);
         println!(
             "  kills {} (restarts not back in the ring 30 s later: {}); puts {} acknowledged {}; \
-             gets answered {} ({} by a second node or later), unanswered {}; \
+             gets answered {} ({} by a second node or later, {} missed an acknowledged put), unanswered {}; \
              acknowledged puts lost {}; ring healed {:?} after the last restart; \
              acknowledged put latency p50 {:.1} ms p99 {:.1} ms",
             r.kills,
@@ -82,6 +82,7 @@ fn main() {
             r.acked,
             r.gets,
             r.gets_retried,
+            r.stale_reads.len(),
             r.unanswered.len(),
             r.lost.len(),
             r.ring_healed,

@@ -58,7 +58,11 @@ pub struct TcpReport {
     pub gets_retried: usize,
     /// Gets no node answered within `GET_TRIES` nodes.
     pub unanswered: Vec<String>,
-    /// Acknowledged puts a get (during the run or at the end) did not see.
+    /// Gets during the run that did not see an acknowledged put (the
+    /// reader's view of the ring disagreed with the writer's); the put
+    /// counts as lost only if it does not read back at the end.
+    pub stale_reads: Vec<String>,
+    /// Acknowledged puts that did not read back at the end.
     pub lost: Vec<String>,
     /// How long after the last restart every successor pointer was right
     /// again (None: not within two minutes).
@@ -356,7 +360,7 @@ fn client(c: usize, seed: u64, sockets: &[Console], stop: &AtomicBool, shared: &
                 }
                 if v != want {
                     s.report
-                        .lost
+                        .stale_reads
                         .push(format!("{key}: read {v:?}, want {want:?}"));
                 }
             }
