@@ -100,6 +100,16 @@ peerlet.type = nil
 ---@return table handle
 function peerlet.lookup(key, app) end
 
+---A handle on the peerlet `app` (default: this one) at `node` itself: its
+---method calls go straight to that node, as kbr.send does, whoever is the
+---root of which key. For asking each member of a replica set in turn; a
+---node that is gone shows as a timeout. Errors as for peerlet.lookup.
+---@param node Node
+---@param app? string  32 hex digits, or the name of a peerlet installed on this node
+---@param opts? {timeout?: number}  seconds a call may wait, at most the node's call timeout (5 s)
+---@return table handle
+function peerlet.at(node, app, opts) end
+
 ---Timers; callbacks run as upcalls, each under its own budget.
 timer = {}
 

@@ -15,16 +15,48 @@
 --   d:unregister("printers", "lpr://10.0.0.7")     --> true
 -- A provider keeps itself listed with a timer in its own peerlet:
 --   timer.every(30, function() d:register("printers", me, 60) end)
+-- The root copies each list, numbered, to the next R-1 nodes: when it
+-- fails, the next node is the root and has the list; a node that joins in
+-- front of it as the new root gets the list from it.
 local P = {}
 
 local DEFAULT_TTL = 60  -- seconds
 local MAX_TTL = 3600
 local MAX_PROVIDERS = 100  -- per category
+local R = 3  -- copies of each list
 
-local clock, pairs, type = clock, pairs, type
+local clock, pairs, type, kbr = clock, pairs, type, kbr
 
 -- category -> {provider -> time it expires}
 local categories = {}
+local versions = {}  -- category -> version of our copy of its list
+
+-- A list as it travels: seconds left, not our clock's times.
+local function copy_of(category)
+  local left, now = {}, clock.now()
+  for provider, until_ in pairs(categories[category] or {}) do left[provider] = until_ - now end
+  return { op = "copy", category = category, ver = versions[category], left = left }
+end
+
+local function replicas(category)
+  return kbr.replica_set(kbr.key(category), R)
+end
+
+-- The root sends its copy to the other replicas; a replica sends its copy
+-- to the root (it may be a new root that has none yet). The higher version wins.
+local function spread(category)
+  local set, msg = replicas(category), copy_of(category)
+  if set[1] and set[1].id == kbr.id().id then
+    for i = 2, #set do kbr.send(set[i], msg) end
+  else
+    kbr.route(kbr.key(category), msg)  -- to the root, which may have joined just now
+  end
+end
+
+local function changed(category)
+  versions[category] = (versions[category] or 0) + 1
+  spread(category)
+end
 
 local function check(category, provider)
   assert(type(category) == "string", "directory: a category is a string")
@@ -58,6 +90,7 @@ function P.register(category, provider, ttl)
   end
   list[provider] = clock.now() + ttl
   categories[category] = list
+  changed(category)
   return true
 end
 
@@ -67,6 +100,7 @@ function P.unregister(category, provider)
   if not list or not list[provider] then return false end
   list[provider] = nil
   expire(category)
+  changed(category)
   return true
 end
 
@@ -80,7 +114,7 @@ function P.find(category)
   return out
 end
 
--- The categories listed at this node (the ones whose root it is).
+-- The categories listed at this node (as their root or a replica).
 function P.categories()
   local out = {}
   for category in pairs(categories) do
@@ -89,6 +123,31 @@ function P.categories()
   end
   table.sort(out)
   return out
+end
+
+function P.deliver(key, msg, from)
+  if type(msg) ~= "table" or msg.op ~= "copy" or type(msg.category) ~= "string"
+     or math.type(msg.ver) ~= "integer" or type(msg.left) ~= "table" then return end
+  if msg.ver <= (versions[msg.category] or 0) then return end
+  local list, now = {}, clock.now()
+  for provider, left in pairs(msg.left) do
+    if type(provider) == "string" and type(left) == "number" then
+      list[provider] = now + math.min(left, MAX_TTL)
+    end
+  end
+  categories[msg.category], versions[msg.category] = list, msg.ver
+  expire(msg.category)
+end
+
+local pending  -- the timer of the next spread, if one is due
+
+function P.update(node, joined)
+  -- The replica sets changed: copy every list held to where it belongs now.
+  if pending then return end
+  pending = timer.after(1, function()
+    pending = nil
+    for category in pairs(versions) do spread(category) end
+  end)
 end
 
 function P.init()

@@ -19,17 +19,41 @@
 --   im:send("bob", "alice", "hi")   --> "delivered"  (or "queued")
 --   im:read("bob")                  --> {{at = 12.5, from = "alice", text = "hello"}, ...}
 --   im:logout("bob")
+-- The post office of a name copies its record, numbered, to the next R-1
+-- nodes: when it fails, the next node is the post office and has it; a node
+-- that joins in front as the new one gets it from the old.
 local P = {}
 
 local MAX_WAITING = 32  -- messages kept for a user who is away
 local MAX_INBOX = 256   -- messages kept unread at a logged-in user's node
+local R = 3             -- copies of each post office record
 
-local kbr, log, clock, pcall = kbr, log, clock, pcall
+local kbr, log, clock, pcall, type = kbr, log, clock, pcall, type
 
 -- Post office: name -> {node = where the user is (nil: away), waiting = {...}}
 local users = {}
+local versions = {}  -- name -> version of our copy of its record
 -- Client: name -> list of unread messages, for the users logged in here.
 local inbox = {}
+
+-- The post office sends its copy to the other replicas; a replica sends
+-- its copy to the post office (it may be new and have none). The higher
+-- version wins.
+local function spread(name)
+  local set = kbr.replica_set(kbr.key(name), R)
+  local u = users[name] or {}
+  local msg = { op = "copy", name = name, ver = versions[name], node = u.node, waiting = u.waiting }
+  if set[1] and set[1].id == kbr.id().id then
+    for i = 2, #set do kbr.send(set[i], msg) end
+  else
+    kbr.route(kbr.key(name), msg)  -- to the root, which may have joined just now
+  end
+end
+
+local function changed(name)
+  versions[name] = (versions[name] or 0) + 1
+  spread(name)
+end
 
 local function user(name)
   assert(type(name) == "string" and name ~= "", "im: a user name is a non-empty string")
@@ -53,11 +77,13 @@ function P.register(name, node)
   u.node = node
   local waiting = u.waiting
   u.waiting = {}
+  changed(name)
   return waiting
 end
 
 function P.unregister(name)
   user(name).node = nil
+  changed(name)
   return true
 end
 
@@ -76,6 +102,7 @@ function P.post(to, msg)
     return nil, "mailbox of " .. to .. " is full (" .. MAX_WAITING .. " waiting)"
   end
   u.waiting[#u.waiting + 1] = msg
+  changed(to)
   return "queued"
 end
 
@@ -118,6 +145,25 @@ end
 -- logged in here to take it.
 function P.take(name, msg)
   return receive(name, msg)
+end
+
+function P.deliver(key, msg, from)
+  if type(msg) ~= "table" or msg.op ~= "copy" or type(msg.name) ~= "string"
+     or math.type(msg.ver) ~= "integer" or msg.ver <= (versions[msg.name] or 0) then return end
+  local waiting = type(msg.waiting) == "table" and msg.waiting or {}
+  users[msg.name] = { node = type(msg.node) == "table" and msg.node or nil, waiting = waiting }
+  versions[msg.name] = msg.ver
+end
+
+local pending  -- the timer of the next spread, if one is due
+
+function P.update(node, joined)
+  -- The replica sets changed: copy every record held to where it belongs now.
+  if pending then return end
+  pending = timer.after(1, function()
+    pending = nil
+    for name in pairs(versions) do spread(name) end
+  end)
 end
 
 return P

@@ -85,6 +85,8 @@ pub struct NodeConfig {
     pub trust_files: Vec<PathBuf>,
     /// The fraction of the node's thread all peerlets together may take.
     pub peerlets_share: f64,
+    /// Bytes of keys and values each peerlet's store may hold.
+    pub store_quota: usize,
 }
 
 impl NodeConfig {
@@ -103,6 +105,7 @@ impl NodeConfig {
             limits: Limits::default(),
             trust_files: Vec::new(),
             peerlets_share: ManagerConfig::default().peerlets_share,
+            store_quota: ManagerConfig::default().store_quota,
         }
     }
 }
@@ -450,6 +453,7 @@ fn run_thread(
             limits: config.limits.clone(),
             data_dir: config.data_dir.clone(),
             peerlets_share: config.peerlets_share,
+            store_quota: config.store_quota,
             ..ManagerConfig::default()
         }));
         match TrustPolicy::load(config.data_dir.as_deref(), &config.trust_files) {

@@ -1,6 +1,6 @@
 //! The samples as people use them: signed, installed on one node, and
-//! deployed by traffic alone. A directory category's root gets the
-//! directory when the first provider registers there; Scribe builds its
+//! deployed by traffic alone. A directory category's root (and replica
+//! set) gets the directory when the first provider registers there; Scribe builds its
 //! tree and delivers to every member while a fifth of the nodes refuse to
 //! run per-hop code.
 
@@ -26,7 +26,13 @@ fn registering_in_a_new_category_deploys_the_directory_at_its_root() {
             "peerlet.lookup(kbr.key('cat{i}'), 'directory'):register('cat{i}', 'provider{i}', 60)"
         );
         assert_eq!(o.eval(0, &code), Ok("true".into()), "{code}");
-        roots.insert(o.index(&oracle.successor(&Id::key(format!("cat{i}"))).id));
+        // The root copies the list to the next two nodes (its replica set),
+        // and those copies deploy the directory there too.
+        let root = oracle.successor(&Id::key(format!("cat{i}")));
+        roots.insert(o.index(&root.id));
+        for next in oracle.successors_of(&root.id, 2) {
+            roots.insert(o.index(&next.id));
+        }
     }
     for i in 0..10 {
         let code = format!(
@@ -35,7 +41,10 @@ fn registering_in_a_new_category_deploys_the_directory_at_its_root() {
         assert_eq!(o.eval(0, &code), Ok(format!("provider{i}")));
     }
     let running: BTreeSet<usize> = o.running("directory").into_iter().collect();
-    assert_eq!(running, roots, "at the categories' roots, nowhere else");
+    assert_eq!(
+        running, roots,
+        "at the categories' replica sets, nowhere else"
+    );
 }
 
 #[test]

@@ -122,6 +122,9 @@ pub struct PeerletLimits {
     /// Fraction of the node's thread all peerlets together may take [default: 0.5].
     #[arg(long)]
     pub peerlets_share: Option<f64>,
+    /// Bytes of keys and values each peerlet's store may hold [default: 1048576].
+    #[arg(long)]
+    pub store_quota: Option<usize>,
 }
 
 impl Tuning {
@@ -170,6 +173,9 @@ impl Tuning {
         }
         if let Some(v) = given.peerlets_share {
             cfg.peerlets_share = v;
+        }
+        if let Some(v) = given.store_quota {
+            cfg.store_quota = v;
         }
     }
 }
@@ -349,6 +355,10 @@ mod tests {
             ("may have waiting", l.pending_calls.to_string()),
             ("may send [", l.messages_per_second.to_string()),
             ("run, over time", l.cpu_share.to_string()),
+            (
+                "store may hold",
+                crate::peerlet::store::DEFAULT_QUOTA.to_string(),
+            ),
             (
                 "together may take",
                 crate::peerlet::ManagerConfig::default()

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use mlua::{MultiValue, Value};
 use serde_bytes::ByteBuf;
@@ -70,6 +71,7 @@ impl Manager {
                     app,
                     activation,
                     deadline,
+                    timeout: Duration::ZERO,
                     method,
                     served,
                     failed,
@@ -97,14 +99,22 @@ impl Manager {
             },
             refused_by: Vec::new(),
         };
-        api.route(req.key, msg, None);
-        let deadline = api.now() + self.cfg.call_timeout;
+        match req.node {
+            Some(node) => api.send(node, msg),
+            None => api.route(req.key, msg, None),
+        };
+        // A handle may ask for less time than the node allows, never more.
+        let timeout = req
+            .timeout
+            .map_or(self.cfg.call_timeout, |t| t.min(self.cfg.call_timeout));
+        let deadline = api.now() + timeout;
         self.calls.insert(
             call,
             OutCall {
                 app,
                 activation,
                 deadline,
+                timeout,
                 method: req.method,
                 served,
                 failed: None,
@@ -439,7 +449,7 @@ impl Manager {
             .collect();
         for id in expired {
             let out = self.calls.remove(&id).expect("listed");
-            let secs = self.cfg.call_timeout.as_secs_f64();
+            let secs = out.timeout.as_secs_f64();
             let e = out.failed.unwrap_or_else(|| {
                 format!(
                     "peerlet.lookup: call of `{}` timed out after {secs} s",

@@ -159,6 +159,15 @@ impl Peerlet {
             .map(|v| v.to_vec())
     }
 
+    /// The keys of its store (for tests that follow what it holds).
+    pub fn store_keys(&self) -> Vec<String> {
+        let store = self.host.store.borrow();
+        store
+            .as_ref()
+            .map(|s| s.keys().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
     pub fn instructions(&self) -> u64 {
         self.sandbox.instructions_used()
     }
@@ -199,6 +208,8 @@ pub(super) struct OutCall {
     pub app: AppId,
     pub activation: CallId,
     pub deadline: Time,
+    /// How long the call may wait (shown when it times out).
+    pub timeout: Duration,
     pub method: String,
     /// Set when the suspended activation itself serves a remote call.
     pub served: Option<Served>,

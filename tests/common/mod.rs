@@ -6,6 +6,9 @@
 pub mod answering;
 pub mod attack;
 pub mod deploy;
+pub mod dht;
+pub mod dht_churn;
+pub mod dht_tcp_churn;
 pub mod hostile;
 pub mod netns;
 pub mod repl;

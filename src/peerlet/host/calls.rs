@@ -2,6 +2,7 @@
 //! and the call a suspended upcall waits on.
 
 use crate::id::{AppId, Id};
+use crate::wire::NodeRef;
 
 /// Upcall names that cannot be called remotely: they belong to the node.
 pub const RESERVED_METHODS: [&str; 7] = [
@@ -26,6 +27,12 @@ pub enum CallTarget {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallRequest {
     pub key: Id,
+    /// `peerlet.at(node)`: sent straight to this node, not routed to the
+    /// root of `key` (which is then the node's id).
+    pub node: Option<NodeRef>,
+    /// `peerlet.at(node, app, {timeout = secs})`: less time than the
+    /// node's call timeout, so a caller can try the next replica sooner.
+    pub timeout: Option<std::time::Duration>,
     pub app: CallTarget,
     pub method: String,
     /// The arguments, a CBOR array.
