@@ -2,6 +2,7 @@
 //! and the call a suspended upcall waits on.
 
 use crate::id::{AppId, Id};
+use crate::wire::NodeRef;
 
 /// Upcall names that cannot be called remotely: they belong to the node.
 pub const RESERVED_METHODS: [&str; 7] = [
@@ -30,4 +31,11 @@ pub struct CallRequest {
     pub method: String,
     /// The arguments, a CBOR array.
     pub args: Vec<u8>,
+}
+
+/// A remote method call served here: where its reply goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub from: NodeRef,
+    pub call: u64,
 }

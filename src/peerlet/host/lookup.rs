@@ -6,7 +6,6 @@
 
 use std::rc::Rc;
 
-use mlua::chunk::ChunkMode;
 use mlua::{Function, MultiValue, Table, Value};
 
 use super::calls::{CallRequest, CallTarget, RESERVED_METHODS};
@@ -95,15 +94,10 @@ pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, Sa
     let h = host.clone();
     let call = sandbox.create_suspending_function(move |_, args| prepare(&h, args))?;
     let setmetatable: Value = lua.globals().raw_get("setmetatable").map_err(err)?;
-    let factory: Function = lua
-        .load(HANDLE_FACTORY)
-        .set_name("=peerlet.lookup")
-        .set_mode(ChunkMode::Text)
-        .call((
-            call,
-            setmetatable,
-            lua.globals().raw_get::<Value>("type").map_err(err)?,
-        ))
+    let type_of: Value = lua.globals().raw_get("type").map_err(err)?;
+    let factory: Function = sandbox
+        .host_function("=peerlet.lookup", HANDLE_FACTORY)
+        .and_then(|f| f.call((call, setmetatable, type_of)))
         .map_err(err)?;
     let t = lua.create_table().map_err(err)?;
     t.raw_set("lookup", factory).map_err(err)?;
