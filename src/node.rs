@@ -47,6 +47,7 @@ use crate::net::incoming::{accept_loop, Incoming};
 use crate::net::tcp::{NetCounters, NetInput, TcpConfig, Transport};
 use crate::net::NodeKey;
 use crate::package::trust::TrustPolicy;
+use crate::peerlet::names::NamesConfig;
 use crate::peerlet::{Manager, ManagerApp, ManagerConfig};
 use crate::routing::{Found, RouteError};
 use crate::sandbox::Limits;
@@ -85,6 +86,8 @@ pub struct NodeConfig {
     pub trust_files: Vec<PathBuf>,
     /// The fraction of the node's thread all peerlets together may take.
     pub peerlets_share: f64,
+    /// How peerlet names are resolved and new versions followed.
+    pub names: NamesConfig,
 }
 
 impl NodeConfig {
@@ -103,6 +106,7 @@ impl NodeConfig {
             limits: Limits::default(),
             trust_files: Vec::new(),
             peerlets_share: ManagerConfig::default().peerlets_share,
+            names: NamesConfig::default(),
         }
     }
 }
@@ -450,6 +454,7 @@ fn run_thread(
             limits: config.limits.clone(),
             data_dir: config.data_dir.clone(),
             peerlets_share: config.peerlets_share,
+            names: config.names.clone(),
             ..ManagerConfig::default()
         }));
         match TrustPolicy::load(config.data_dir.as_deref(), &config.trust_files) {

@@ -102,6 +102,19 @@ pub const META_COMMANDS: &[MetaCommand] = &[
         },
     },
     MetaCommand {
+        name: ".versions",
+        args: "NAME",
+        help: "which nodes run which version of peerlet NAME, as\n\
+               far as the overlay knows (its publishers, newest\n\
+               version, code; nodes say what they run every 30 s)",
+        build: |args, _| match args {
+            [name] => send(Request::Versions {
+                name: name.to_string(),
+            }),
+            _ => None,
+        },
+    },
+    MetaCommand {
         name: ".unload",
         args: "NAME",
         help: "remove peerlet NAME",
