@@ -42,22 +42,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Median over batches of the mean time per call, in nanoseconds.
-fn per_call(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..per_batch {
-        f();
-    }
-    let mut out = Vec::new();
-    for _ in 0..batches {
-        let t = Instant::now();
-        for _ in 0..per_batch {
-            f();
-        }
-        out.push(t.elapsed().as_nanos() as f64 / per_batch as f64);
-    }
-    median(out)
-}
-
 fn three_fields() -> Vec<u8> {
     let v = ciborium::Value::Map(vec![
         (ciborium::Value::Text("a".into()), 1.into()),
@@ -72,9 +56,9 @@ fn three_fields() -> Vec<u8> {
     data
 }
 
-/// Like [`per_call`] for two functions whose batches alternate, so both see
-/// the same load on a shared machine: (median ns of `a`, median ns of `b`,
-/// median of the per-round ratios a/b).
+/// Two functions timed in alternating batches, so both see the same load on
+/// a shared machine: (median over rounds of the mean ns per call of `a`, the
+/// same of `b`, median of the per-round ratios a/b).
 fn per_call_pair(
     rounds: usize,
     per_batch: usize,
