@@ -257,3 +257,94 @@ fn versions_shows_which_nodes_run_which_version() {
     }
     assert!(shown.contains("version 1:"), "{shown}");
 }
+
+#[test]
+fn a_root_that_does_not_trust_the_publisher_says_who_must_trust_whom() {
+    let mut o = Overlay::new(10, 75, &ManagerConfig::default());
+    o.install(0, &kv(1));
+    o.net.run_for(Duration::from_secs(1));
+    let caller = 4;
+    for (i, m) in o.managers.iter().enumerate() {
+        if i != 0 && i != caller {
+            m.0.borrow_mut().set_trust(trusting(&[]));
+        }
+    }
+    // A key none of whose 3 replicas trusts the publisher.
+    let trusting_nodes = [o.net.me(0).id, o.net.me(caller).id];
+    let item = (0..1000)
+        .map(|i| format!("item{i}"))
+        .find(|item| {
+            let key = Id::key(item);
+            let root = o.index(&o.net.oracle().successor(&key).id);
+            let set = o
+                .net
+                .with_node(root, |k, now| k.api(now).replica_set(&key, 3));
+            set.len() == 3 && set.iter().all(|n| !trusting_nodes.contains(&n.id))
+        })
+        .expect("such a key");
+    let err = o
+        .eval(
+            caller,
+            &format!("peerlet.lookup(kbr.key('{item}'), 'kv'):get('k')"),
+        )
+        .unwrap_err();
+    assert!(err.contains("refused by 3"), "every replica refused: {err}");
+    assert!(err.contains("is not trusted"), "the cause: {err}");
+    assert!(err.contains("--trust KEY.pub"), "the fix: {err}");
+}
+
+#[test]
+fn code_that_cannot_be_fetched_is_reported_to_the_caller_with_where_it_was_sought() {
+    let mut o = Overlay::new(14, 77, &ManagerConfig::default());
+    o.install(0, &kv(1));
+    o.net.run_for(Duration::from_secs(5));
+    let code = o.locator(0, "kv");
+    let code_holders: Vec<usize> = (0..14)
+        .filter(|&i| {
+            o.managers[i]
+                .0
+                .borrow()
+                .code_store()
+                .get(&code.hash)
+                .is_some()
+        })
+        .collect();
+    let name_holders: Vec<usize> = (0..14)
+        .filter(|&i| {
+            !o.managers[i]
+                .0
+                .borrow()
+                .names()
+                .store
+                .records("kv")
+                .is_empty()
+        })
+        .collect();
+    let mut gone = code_holders.clone();
+    gone.push(0);
+    assert!(
+        name_holders.iter().any(|n| !gone.contains(n)),
+        "the seed keeps a name holder apart from the code's: {code_holders:?} {name_holders:?}"
+    );
+    for &i in &gone {
+        o.net.crash(i);
+    }
+    o.net.run_for(Duration::from_secs(20));
+    let live = o.net.live();
+    let caller = *live.iter().find(|i| !gone.contains(i)).unwrap();
+    let mut avoid = gone.clone();
+    avoid.push(caller);
+    let (item, _) = key_rooted_elsewhere(&o, &avoid);
+    let err = o
+        .eval(
+            caller,
+            &format!("peerlet.lookup(kbr.key('{item}'), 'kv'):get('k')"),
+        )
+        .unwrap_err();
+    assert!(err.contains("could not be fetched"), "the cause: {err}");
+    assert!(
+        err.contains("code store") && err.contains("origin node"),
+        "from where: {err}"
+    );
+    assert!(err.contains("install the peerlet again"), "the fix: {err}");
+}

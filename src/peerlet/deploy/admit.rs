@@ -200,7 +200,10 @@ impl Manager {
                 self.report(format!("code for app {app} from {from} refused: {e}"));
                 return self.attempt_failed(api, hash, format!("{from} sent bad code: {e}"));
             }
-            Err(e) => return self.refuse_code(api, hash, format!("code refused: {e}")),
+            Err(e) => {
+                let why = format!("code refused: {e}; to fix: {}", e.reason().fix());
+                return self.refuse_code(api, hash, why);
+            }
         };
         let verify = clock.elapsed();
         if let Some(p) = self.peerlets.get(&app) {
