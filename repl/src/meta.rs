@@ -297,6 +297,13 @@ mod tests {
         };
         assert_eq!(name, "dht");
         assert!(path.is_some_and(|p| p.is_absolute() && p.ends_with("x.lua")));
+        assert_eq!(
+            parse(".versions vote"),
+            Ok(Action::Send(Request::Versions {
+                name: "vote".into()
+            }))
+        );
+        assert_eq!(parse(".versions"), Err("usage: .versions NAME".into()));
         assert_eq!(parse(".peers now"), Err("usage: .peers".into()));
         assert_eq!(parse(".trace"), Err("usage: .trace KEY".into()));
         assert_eq!(
