@@ -1,7 +1,7 @@
 //! The manager's side of names: asking the overlay for a name's records,
 //! parking the calls that wait for the answer, acting on answers (calls go
-//! out, `.versions` is told, older code here is upgraded, lost records are
-//! published again), and the periodic check of the names running here.
+//! out, `.versions` is told, and `follow.rs` upgrades older code here or
+//! publishes lost records again), and asks that go unanswered.
 
 use serde_bytes::ByteBuf;
 
@@ -12,7 +12,6 @@ use crate::id::AppId;
 use crate::kbr::Api;
 use crate::peerlet::host::CallTarget;
 use crate::peerlet::manager::{Done, Manager, OutCall};
-use crate::time::Time;
 use crate::wire::{AppKind, AppMessage, AppType, RoutedMessage};
 
 impl Manager {
@@ -113,7 +112,7 @@ impl Manager {
     }
 
     /// Adds `waiter` to the ask for `name`, sending one if none is out.
-    fn ask_name(&mut self, api: &mut Api<'_>, name: &str, waiter: Waiter) {
+    pub(super) fn ask_name(&mut self, api: &mut Api<'_>, name: &str, waiter: Waiter) {
         if let Some(ask) = self.names.asks.get_mut(name) {
             ask.waiters.push(waiter);
             return;
@@ -289,60 +288,8 @@ impl Manager {
         }
     }
 
-    /// Acts on a name's records: a newer version of an app running here is
-    /// fetched (it then replaces the running one, with save/restore); a
-    /// signed app running here whose record is missing or older is
-    /// published again (records lost with their holders come back).
-    fn follow_records(&mut self, api: &mut Api<'_>, name: &str, records: &[NameRecord]) {
-        let mut fetch = Vec::new();
-        let mut publish = Vec::new();
-        for p in self.peerlets.values().filter(|p| p.name == name) {
-            let Some(code) = &p.code else {
-                continue;
-            };
-            let newest = records
-                .iter()
-                .filter(|r| r.app == p.app && r.trusted_by(self.trust()))
-                .max_by_key(|r| r.version);
-            match newest {
-                Some(r) if r.version > p.version => fetch.push(r.clone()),
-                Some(r) if r.version == p.version => {}
-                _ => publish.extend(self.record_of_running(p.app, code)),
-            }
-        }
-        for r in fetch {
-            self.fetch_code(api, r.code, r.app);
-        }
-        for r in publish {
-            self.publish_name(api, r);
-        }
-    }
-
-    /// The name record of signed peerlet `app` running here.
-    pub(in crate::peerlet) fn record_of_running(
-        &self,
-        app: AppId,
-        code: &crate::wire::CodeLocator,
-    ) -> Option<NameRecord> {
-        let p = self.peerlets.get(&app)?;
-        let key_id = self
-            .trust()
-            .trusted_keys()
-            .iter()
-            .find(|k| AppId::derive(k.ed25519(), &p.name) == app)?
-            .key_id();
-        Some(NameRecord {
-            publisher: key_id,
-            name: p.name.clone(),
-            app,
-            app_type: p.app_type,
-            version: p.version,
-            code: code.clone(),
-        })
-    }
-
     /// Asks that went unanswered are sent again or given up; the periodic
-    /// check of the names running here.
+    /// check of the names running here (`follow.rs`).
     pub(in crate::peerlet) fn fire_names(&mut self, api: &mut Api<'_>) {
         let now = api.now();
         let overdue: Vec<String> = self
@@ -361,30 +308,7 @@ impl Manager {
                 self.settle(api, &name, ask.waiters, false);
             }
         }
-        if self.names.next_check.is_some_and(|t| t <= now) {
-            self.names.next_check = None;
-            let mut names: Vec<String> = self
-                .peerlets
-                .values()
-                .filter(|p| p.code.is_some())
-                .map(|p| p.name.clone())
-                .collect();
-            names.dedup();
-            for name in &names {
-                self.ask_name(api, name, Waiter::Check);
-            }
-            if !names.is_empty() {
-                self.names.next_check = Some(now + self.cfg.names.refresh);
-            }
-        }
-    }
-
-    /// A signed peerlet now runs here: its name is checked within
-    /// `names.refresh` from now.
-    pub(in crate::peerlet) fn schedule_name_check(&mut self, now: Time) {
-        if self.names.next_check.is_none() {
-            self.names.next_check = Some(now + self.cfg.names.refresh);
-        }
+        self.check_names_running_here(api);
     }
 
     /// Asks the overlay about `name` and tells `done` which nodes run which

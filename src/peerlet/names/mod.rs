@@ -9,11 +9,12 @@
 //! Here: `record.rs`, the record and the messages ([`NAME_APP`]);
 //! `store.rs`, the records kept for the overlay; `resolve.rs`, what a name
 //! means to this node and the errors when it means nothing or too much;
-//! `state.rs`, what the manager keeps; `ask.rs`, asking, parking calls,
-//! following new versions; `versions.rs`,
+//! `state.rs`, what the manager keeps; `ask.rs`, asking and parking calls;
+//! `follow.rs`, following new versions; `versions.rs`,
 //! `.versions`. docs/design.md §6a tells the whole story.
 
 mod ask;
+mod follow;
 pub mod record;
 pub mod resolve;
 pub mod state;
