@@ -42,22 +42,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Median over batches of the mean time per call, in nanoseconds.
-fn per_call(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..per_batch {
-        f();
-    }
-    let mut out = Vec::new();
-    for _ in 0..batches {
-        let t = Instant::now();
-        for _ in 0..per_batch {
-            f();
-        }
-        out.push(t.elapsed().as_nanos() as f64 / per_batch as f64);
-    }
-    median(out)
-}
-
 fn three_fields() -> Vec<u8> {
     let v = ciborium::Value::Map(vec![
         (ciborium::Value::Text("a".into()), 1.into()),
@@ -72,9 +56,9 @@ fn three_fields() -> Vec<u8> {
     data
 }
 
-/// Like [`per_call`] for two functions whose batches alternate, so both see
-/// the same load on a shared machine: (median ns of `a`, median ns of `b`,
-/// median of the per-round ratios a/b).
+/// Two functions timed in alternating batches, so both see the same load on
+/// a shared machine: (median over rounds of the mean ns per call of `a`, the
+/// same of `b`, median of the per-round ratios a/b).
 fn per_call_pair(
     rounds: usize,
     per_batch: usize,
@@ -177,7 +161,25 @@ fn start_cost() {
     kbr.chord_mut().create(Time::ZERO);
     let app = ManagerApp::new(Manager::new(ManagerConfig::default()));
     let mut n = 0u64;
-    let start_us = per_call(15, 200, || {
+    // Baseline, alternated with the start in the same run: a fresh state
+    // with the same libraries opened and the same script, no sandbox.
+    let bare_start = || {
+        let lua = mlua::Lua::new_with(
+            mlua::StdLib::COROUTINE
+                | mlua::StdLib::TABLE
+                | mlua::StdLib::STRING
+                | mlua::StdLib::UTF8
+                | mlua::StdLib::MATH,
+            mlua::LuaOptions::default(),
+        )
+        .unwrap();
+        let p: mlua::Table = lua.load(source.as_str()).eval().unwrap();
+        p.get::<mlua::Function>("init")
+            .unwrap()
+            .call::<()>(())
+            .unwrap();
+    };
+    let start = || {
         n += 1;
         let name = format!("p{}", n % 50);
         app.0
@@ -188,13 +190,17 @@ fn start_cost() {
                 source.as_bytes(),
             )
             .unwrap();
-    }) / 1000.0;
+    };
+    let (start_ns, bare_ns, ratio) = per_call_pair(30, 50, start, bare_start);
+    let (start_us, bare_us) = (start_ns / 1000.0, bare_ns / 1000.0);
     let m = app.0.borrow();
     let mem: Vec<usize> = m.peerlets().map(|p| p.memory()).collect();
     let bare = mlua::Lua::new();
     bare.load(source.as_str()).exec().unwrap();
     println!("peerlet start (fresh state, stripped stdlib, host API, 50-line script, init)");
     println!("  start:                 {start_us:>8.1} µs");
+    println!("  bare state + script:   {bare_us:>8.1} µs (same run, alternated)");
+    println!("  ratio (median of per-round ratios): {ratio:>6.2}x");
     println!(
         "  idle peerlet memory:   {:>8} bytes (median of {})",
         median(mem.iter().map(|&m| m as f64).collect()) as usize,

@@ -91,12 +91,16 @@ peerlet.type = nil
 ---A handle on the peerlet `app` (default: this one) at the root of `key`.
 ---Calling a method on it, `h:put(k, v)`, runs that function of the remote
 ---peerlet's module and returns its results; the calling upcall waits while
----the node goes on. Errors (raised at the call): a timeout, no such peerlet
----at the root, no such method. Upcall names (deliver, forward, ...) cannot be
----called. If `app` runs on this node and is signed, the call carries its code
----locator, so the root deploys it on the first call.
+---the node goes on. A name is resolved on any node, among the publishers this
+---node trusts (the overlay keeps a record per published name), and the call
+---carries the code locator, so the root deploys the peerlet on the first
+---call; `KEYID/name` picks one publisher's. Errors (raised at the call) say
+---the cause and the fix: an ambiguous or untrusted name, a timeout (naming
+---the key and first hop), no such method (listing those there are), code
+---refused or not fetchable. Upcall names (deliver, forward, ...) cannot be
+---called.
 ---@param key string
----@param app? string  32 hex digits, or the name of a peerlet installed on this node
+---@param app? string  32 hex digits, a peerlet's name, or KEYID/name
 ---@return table handle
 function peerlet.lookup(key, app) end
 

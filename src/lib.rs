@@ -17,7 +17,7 @@
 //! | [`node`] | a running node: transport + KBR + peerlets on one thread, reached through a `NodeHandle`; `node::load`, reading a peerlet file and how it is signed (`--load`, `.load`) |
 //! | [`package`] | signed code, with no Lua: the package and its header, publisher keys, signing, signature checks, the trust policy, refusals |
 //! | [`sandbox`] | the Lua sandbox: one state per peerlet, the stripped library, the instruction budget, memory limits, upcall threads, values to and from CBOR |
-//! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, the console, the per-peerlet store, each peerlet's share of the node |
+//! | [`peerlet`] | the runtime: the manager, the host API, deployment by traffic, the code store, peerlet names across the overlay, the console, the per-peerlet store, each peerlet's share of the node |
 //! | [`sim`] | an in-memory network in virtual time driving the same core; `peerlet sim` |
 //! | [`control`] | the control socket: a local Unix socket taking the console's requests (eval Lua in the console, peers, apps, load, trace, ...) in the nodes' frames; `control::client`, the console's transport to it; `control::log_tap`, the tracing layer that streams the log to consoles |
 //! | `web` | (feature `web`, on with `cli`) the web view (`--http ADDR`): a page showing the ring, each node's apps, queues and traffic, and traced paths, live (hyper on smol, server-sent events); read-only, guarded by Host and Origin checks |

@@ -47,6 +47,7 @@ use crate::net::incoming::{accept_loop, Incoming};
 use crate::net::tcp::{NetCounters, NetInput, TcpConfig, Transport};
 use crate::net::NodeKey;
 use crate::package::trust::TrustPolicy;
+use crate::peerlet::names::NamesConfig;
 use crate::peerlet::{Manager, ManagerApp, ManagerConfig};
 use crate::routing::{Found, RouteError};
 use crate::sandbox::Limits;
@@ -87,6 +88,8 @@ pub struct NodeConfig {
     pub peerlets_share: f64,
     /// Bytes of keys and values each peerlet's store may hold.
     pub store_quota: usize,
+    /// How peerlet names are resolved and new versions followed.
+    pub names: NamesConfig,
 }
 
 impl NodeConfig {
@@ -106,6 +109,7 @@ impl NodeConfig {
             trust_files: Vec::new(),
             peerlets_share: ManagerConfig::default().peerlets_share,
             store_quota: ManagerConfig::default().store_quota,
+            names: NamesConfig::default(),
         }
     }
 }
@@ -454,6 +458,7 @@ fn run_thread(
             data_dir: config.data_dir.clone(),
             peerlets_share: config.peerlets_share,
             store_quota: config.store_quota,
+            names: config.names.clone(),
             ..ManagerConfig::default()
         }));
         match TrustPolicy::load(config.data_dir.as_deref(), &config.trust_files) {

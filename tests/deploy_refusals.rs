@@ -409,7 +409,10 @@ fn code_that_cannot_be_fetched_is_given_up_and_the_sender_told() {
     o.route(0, key, app, AppType::EndNode, &code, seq(1));
     o.net.run_for(Duration::from_secs(60));
     assert!(o.running("counter") == vec![0]);
-    assert!(o.reports(root).contains("not fetched after 6 requests"));
+    assert!(o
+        .reports(root)
+        .contains("could not be fetched from the code store"));
+    assert!(o.reports(root).contains(": 6 request(s)"));
     assert_eq!(o.counter(0, "counter", "undelivered"), 1);
     assert_eq!(o.managers[root].0.borrow().deployer().fetching(), 0);
 }

@@ -112,6 +112,20 @@ fn loaded_peerlet_is_listed_by_apps_and_can_be_unloaded() {
 }
 
 #[test]
+fn versions_asks_the_overlay_through_the_control_socket() {
+    let a = start_node();
+    let out = eval(&a.socket, ".versions nosuch");
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("`nosuch`: no publisher has published this name"),
+        "{text}"
+    );
+    let out = eval(&a.socket, ".versions");
+    assert!(!out.status.success(), "usage: {out:?}");
+}
+
+#[test]
 fn runaway_line_is_aborted_and_the_console_stays_usable() {
     let a = start_node();
     let mut client = Client::connect(&a.socket).unwrap();

@@ -102,6 +102,19 @@ pub const META_COMMANDS: &[MetaCommand] = &[
         },
     },
     MetaCommand {
+        name: ".versions",
+        args: "NAME",
+        help: "which nodes run which version of peerlet NAME, as\n\
+               far as the overlay knows (its publishers, newest\n\
+               version, code; nodes say what they run every 30 s)",
+        build: |args, _| match args {
+            [name] => send(Request::Versions {
+                name: name.to_string(),
+            }),
+            _ => None,
+        },
+    },
+    MetaCommand {
         name: ".unload",
         args: "NAME",
         help: "remove peerlet NAME",
@@ -323,6 +336,13 @@ mod tests {
         };
         assert_eq!(name, "dht");
         assert!(path.is_some_and(|p| p.is_absolute() && p.ends_with("x.lua")));
+        assert_eq!(
+            parse(".versions vote"),
+            Ok(Action::Send(Request::Versions {
+                name: "vote".into()
+            }))
+        );
+        assert_eq!(parse(".versions"), Err("usage: .versions NAME".into()));
         assert_eq!(parse(".peers now"), Err("usage: .peers".into()));
         assert_eq!(parse(".trace"), Err("usage: .trace KEY".into()));
         assert_eq!(

@@ -54,9 +54,16 @@ pub enum Request {
     Log {
         level: String,
     },
-    /// Words for the REPL's Tab completion, one a line: the installed
-    /// peerlets' names, this node's id and the ids of the nodes it knows.
+    /// Words for the REPL's Tab completion, one a line: the peerlet names
+    /// this node knows (installed here, kept here for the overlay, or asked
+    /// about lately), this node's id and the ids of the nodes it knows.
     Completions,
+    /// Which nodes run which version of peerlet `name`, as far as this node
+    /// knows: the name's records in the overlay and the nodes that said
+    /// what they run.
+    Versions {
+        name: String,
+    },
     /// The nodes of this process (`peerlet demo`): number, address, id,
     /// state.
     Nodes,

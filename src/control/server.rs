@@ -258,8 +258,9 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
             let report = node.trace(key).map_err(|e| e.to_string())?;
             Ok(Response::Ok(super::show::trace(&report)))
         }
+        Request::Versions { name } => Ok(versions(node, name)),
         Request::Completions => on_node(node.with_peerlets(|m, api| {
-            let mut words: Vec<String> = m.peerlets().map(|p| p.name.clone()).collect();
+            let mut words: Vec<String> = m.known_names();
             words.push(api.id().id.to_string());
             words.extend(api.view().known_nodes().iter().map(|n| n.id.to_string()));
             Ok(words.join("\n"))
@@ -329,6 +330,26 @@ fn answer(served: &Served, req: Request) -> Result<Response, String> {
             let app = m.unload(&name).map_err(|e| e.to_string())?;
             Ok(format!("unloaded `{name}` (app {app})"))
         })),
+    }
+}
+
+/// `.versions NAME`: asks the overlay through the node's manager and waits
+/// for the answer (the manager gives up after its asks time out).
+fn versions(node: &NodeHandle, name: String) -> Response {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let asked = node.with_peerlets(move |m, api| {
+        let done = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        m.versions(api, &name, done)
+    });
+    if let Err(e) = asked {
+        return Response::Error(e.to_string());
+    }
+    match rx.recv_timeout(EVAL_LIMIT) {
+        Ok(Ok(text)) => Response::Ok(text),
+        Ok(Err(e)) => Response::Error(e),
+        Err(_) => Response::Error("the node dropped the question (it is stopping)".into()),
     }
 }
 

@@ -106,6 +106,43 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// What the person who wants the code to run can do about a refusal of
+    /// this kind by a node that fetched it (for the error a caller sees).
+    pub fn fix(self) -> &'static str {
+        match self {
+            RefusalReason::UnknownPublisher => {
+                "the nodes that should run it must trust its publisher: `--trust KEY.pub` \
+                 or a line in their DATA/trust.conf"
+            }
+            RefusalReason::PerHopDenied => {
+                "those nodes' trust.conf denies per-hop apps; use nodes that allow them, \
+                 or make the peerlet end-node"
+            }
+            RefusalReason::Oversize => {
+                "make the package smaller, or raise those nodes' package limit in trust.conf"
+            }
+            RefusalReason::BadSignature
+            | RefusalReason::CommentMismatch
+            | RefusalReason::MalformedSignature => {
+                "sign the code again (`peerlet sign`) and install it again"
+            }
+            RefusalReason::AppIdMismatch => {
+                "the message names an app id its code's key and name do not make: call \
+                 the peerlet by name, or by the app id `.apps` shows"
+            }
+            RefusalReason::HashMismatch => {
+                "a node sent other bytes than the code locator names; install the code \
+                 again so the code store holds the right package"
+            }
+            RefusalReason::NotText
+            | RefusalReason::BinaryChunk
+            | RefusalReason::BadHeader
+            | RefusalReason::MalformedEncoding => {
+                "publish the peerlet as signed Lua source with a `--@peerlet` header"
+            }
+        }
+    }
+
     /// Every reason, in counter order.
     pub const ALL: [RefusalReason; 12] = [
         RefusalReason::Oversize,

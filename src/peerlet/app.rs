@@ -5,14 +5,15 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use mlua::{MultiValue, Value};
 use serde_bytes::ByteBuf;
 
 use super::code_store::{CodeMsg, CODE_APP};
-use super::host::{node_from_lua, node_to_lua, CallTarget, RESERVED_METHODS};
-use super::manager::{Manager, OutCall, Served, Step};
+use super::host::{node_from_lua, node_to_lua, RESERVED_METHODS};
+use super::manager::{Manager, Served, Step};
+use super::names::record::NAME_APP;
+use super::names::state::ParkedCall;
 use crate::id::{AppId, Id};
 use crate::kbr::{Api, Application};
 use crate::sandbox::{cbor_to_lua, decode_array, encode_array, lua_to_cbor, CallId};
@@ -52,74 +53,26 @@ impl Manager {
             return;
         };
         p.stats.calls_out += 1;
-        let call = Manager::fresh_call_id(api);
-        let target = match &req.app {
-            CallTarget::App(a) => Ok(*a),
-            CallTarget::Name(name) => self
-                .by_name(name)
-                .map(|p| p.app)
-                .ok_or_else(|| format!("peerlet.lookup: no peerlet named `{name}` on this node")),
+        let parked = ParkedCall {
+            app,
+            activation,
+            served,
+            call: Manager::fresh_call_id(api),
+            key: req.key,
+            target: req.app,
+            method: req.method,
+            args: req.args,
+            since: api.now(),
+            node: req.node,
+            // A handle may ask for less time than the node allows, never more.
+            timeout: req
+                .timeout
+                .map_or(self.cfg.call_timeout, |t| t.min(self.cfg.call_timeout)),
         };
-        let target = match target {
-            Ok(t) => t,
-            Err(e) => {
-                // Answered at the next timeout, outside this activation.
-                let deadline = api.now();
-                let method = req.method;
-                let failed = Some(e);
-                let out = OutCall {
-                    app,
-                    activation,
-                    deadline,
-                    timeout: Duration::ZERO,
-                    method,
-                    served,
-                    failed,
-                };
-                self.calls.insert(call, out);
-                return;
-            }
-        };
-        // A call of an app that runs here (the caller's own, or another
-        // signed one) carries its code locator, so the key's root can deploy
-        // the peerlet on the first call; a call of an app this node does not
-        // run can only reach a root that has it already.
-        let (app_type, code) = match self.peerlets.get(&target) {
-            Some(t) => (t.app_type, t.code.clone()),
-            None => (AppType::EndNode, None),
-        };
-        let msg = AppMessage {
-            app: target,
-            app_type,
-            code,
-            data: ByteBuf::from(req.args),
-            kind: AppKind::Call {
-                call,
-                method: req.method.clone(),
-            },
-            refused_by: Vec::new(),
-        };
-        match req.node {
-            Some(node) => api.send(node, msg),
-            None => api.route(req.key, msg, None),
-        };
-        // A handle may ask for less time than the node allows, never more.
-        let timeout = req
-            .timeout
-            .map_or(self.cfg.call_timeout, |t| t.min(self.cfg.call_timeout));
-        let deadline = api.now() + timeout;
-        self.calls.insert(
-            call,
-            OutCall {
-                app,
-                activation,
-                deadline,
-                timeout,
-                method: req.method,
-                served,
-                failed: None,
-            },
-        );
+        // A call carries the code locator of the app it names (running
+        // here, or as its name's record in the overlay says), so the key's
+        // root can deploy the peerlet on the first call.
+        self.send_parked(api, parked);
     }
 
     /// Answers a served call with the method's results.
@@ -174,14 +127,28 @@ impl Manager {
         let me = api.id();
         let Some(p) = self.peerlets.get_mut(&app_msg.app) else {
             let e = format!(
-                "no peerlet with app id {} at node {}",
+                "no peerlet with app id {} at node {} (the root of key {}), and the call \
+                 carried no code to deploy it from: the calling node neither runs it nor \
+                 knows its name's record; call it by name (peerlet.lookup(key, \"NAME\")) \
+                 so the call carries its code, or install it on the calling node",
                 app_msg.app,
-                me.id.short(8)
+                me.id.short(8),
+                msg.key.short(8)
             );
             return self.reply_error(api, app_msg.app, to, &e);
         };
         if RESERVED_METHODS.contains(&method) || !p.sandbox.has_upcall(method) {
-            let e = format!("peerlet `{}` has no method `{method}`", p.name);
+            let methods = p.sandbox.method_names(&RESERVED_METHODS);
+            let e = format!(
+                "peerlet `{}` (version {}) at node {} has no method `{method}`; its methods: {}",
+                p.name,
+                p.version,
+                me.id.short(8),
+                match methods.is_empty() {
+                    true => "none".to_string(),
+                    false => methods.join(", "),
+                }
+            );
             return self.reply_error(api, app_msg.app, to, &e);
         }
         p.stats.calls_in += 1;
@@ -433,12 +400,14 @@ impl Manager {
         timers
             .chain(calls)
             .chain(self.deploy.next_deadline())
+            .chain(self.names.next_deadline())
             .chain(self.backlog_deadline())
             .min()
     }
 
     fn fire(&mut self, api: &mut Api<'_>) {
         self.fire_fetches(api);
+        self.fire_names(api);
         let now = api.now();
         self.now = self.now.max(now);
         let expired: Vec<u64> = self
@@ -451,9 +420,17 @@ impl Manager {
             let out = self.calls.remove(&id).expect("listed");
             let secs = out.timeout.as_secs_f64();
             let e = out.failed.unwrap_or_else(|| {
+                let hop = match out.first_hop {
+                    Some(n) => format!("its first hop was node {} at {}", n.id.short(8), n.addr),
+                    None => "this node is the key's root".to_string(),
+                };
                 format!(
-                    "peerlet.lookup: call of `{}` timed out after {secs} s",
-                    out.method
+                    "peerlet.lookup: call of `{}` timed out after {secs} s: no reply from \
+                     the root of key {} ({hop}); the root may have failed (routing repairs \
+                     itself within seconds: try again), be busy, or still be fetching the \
+                     peerlet's code (its `.stats` shows deployments)",
+                    out.method,
+                    out.key.short(8)
                 )
             });
             self.drive(
@@ -494,6 +471,9 @@ impl Application for ManagerApp {
         if app_msg.app == CODE_APP {
             return m.code_message(api, msg, app_msg);
         }
+        if app_msg.app == NAME_APP {
+            return m.name_message(api, msg, app_msg);
+        }
         match &app_msg.kind {
             AppKind::Message | AppKind::Call { .. } => {
                 if !m.take_for_deployment(api, msg) {
@@ -515,6 +495,8 @@ impl Application for ManagerApp {
         let mut m = self.0.borrow_mut();
         m.now = m.now.max(api.now());
         m.code_store.replicate(api);
+        let replicas = m.cfg.deploy.replicas;
+        m.names.store.replicate(api, replicas);
         let apps: Vec<AppId> = m
             .peerlets
             .iter()

@@ -21,10 +21,13 @@ use serde_bytes::ByteBuf;
 
 use super::code_store::CodeStore;
 use super::deploy::{DeployConfig, Deployer};
+pub(super) use super::host::Served;
 use super::host::{HostState, Outgoing};
+use super::names::resolve::NamesConfig;
+use super::names::state::Names;
 use super::share::{node_bucket, Bucket, LogGate, Share};
 use super::store::{StoreError, DEFAULT_QUOTA};
-use crate::id::AppId;
+use crate::id::{AppId, Id};
 use crate::kbr::Api;
 use crate::package::refusal::Refusal;
 use crate::package::trust::TrustPolicy;
@@ -50,6 +53,8 @@ pub struct ManagerConfig {
     /// is the node's own: routing, acknowledgements, maintenance, the
     /// control socket. Default: 0.5.
     pub peerlets_share: f64,
+    /// Resolving peerlet names across the overlay, and following new versions.
+    pub names: NamesConfig,
 }
 
 impl Default for ManagerConfig {
@@ -62,6 +67,7 @@ impl Default for ManagerConfig {
             local_publisher: b"peerlet local publisher".to_vec(),
             deploy: DeployConfig::default(),
             peerlets_share: 0.5,
+            names: NamesConfig::default(),
         }
     }
 }
@@ -196,13 +202,6 @@ impl Peerlet {
     }
 }
 
-/// A remote method call served here: where its reply goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Served {
-    pub from: NodeRef,
-    pub call: u64,
-}
-
 /// A remote call this node made, waiting for its reply.
 pub(super) struct OutCall {
     pub app: AppId,
@@ -215,6 +214,10 @@ pub(super) struct OutCall {
     pub served: Option<Served>,
     /// The call could not be sent: resumed with this error at `deadline`.
     pub failed: Option<String>,
+    /// The key the call went to, and the first node it went through (for
+    /// the error when no reply comes).
+    pub key: Id,
+    pub first_hop: Option<NodeRef>,
 }
 
 /// What starts or continues an activation.
@@ -263,6 +266,8 @@ pub struct Manager {
     pub(super) deploy: Deployer,
     /// Packages this node keeps for the overlay.
     pub(super) code_store: CodeStore,
+    /// Name records kept for the overlay, answers, asks in flight.
+    pub(super) names: Names,
     pub(super) peerlets: BTreeMap<AppId, Peerlet>,
     pub(super) calls: BTreeMap<u64, OutCall>,
     reports: VecDeque<String>,
@@ -291,6 +296,7 @@ impl Manager {
             packages: BTreeMap::new(),
             deploy: Deployer::default(),
             code_store: CodeStore::new(cfg.deploy.store_quota, cfg.deploy.replicas),
+            names: Names::default(),
             peerlets: BTreeMap::new(),
             calls: BTreeMap::new(),
             reports: VecDeque::new(),
@@ -330,6 +336,11 @@ impl Manager {
     /// The packages this node keeps for the overlay's code store.
     pub fn code_store(&self) -> &CodeStore {
         &self.code_store
+    }
+
+    /// Name records kept here for the overlay, and names asked about.
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
     pub fn peerlets(&self) -> impl Iterator<Item = &Peerlet> {

@@ -8,6 +8,9 @@
 //! - [`deploy`], [`code_store`], `signed.rs`: code fetched by the code
 //!   locator and started on demand; the overlay's own code store; signed
 //!   installs.
+//! - [`names`]: peerlet names across the overlay: records published at
+//!   install, resolved for `peerlet.lookup(key, "name")` on any node, new
+//!   versions followed.
 //! - [`store`]: a peerlet's small persistent store.
 //! - [`console`], [`pretty`]: the REPL's console, a peerlet fed line by
 //!   line, and how its values print.
@@ -23,6 +26,7 @@ pub mod deploy;
 pub mod host;
 mod install;
 pub mod manager;
+pub mod names;
 pub mod pretty;
 pub mod share;
 mod signed;

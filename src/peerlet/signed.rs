@@ -5,6 +5,7 @@
 use super::code_store::{code_key, CodeMsg};
 use super::console::CONSOLE;
 use super::manager::{InstallError, Manager, PeerletSpec};
+use super::names::record::NameRecord;
 use crate::id::AppId;
 use crate::kbr::Api;
 use crate::package::verified::VerifiedPackage;
@@ -22,7 +23,9 @@ impl Manager {
     ///
     /// This node is the code's origin: its messages' code locators name it,
     /// and the package goes to the overlay's code store (routed to its code
-    /// key), so other nodes can fetch it even when this one is gone.
+    /// key), so other nodes can fetch it even when this one is gone; its
+    /// name record goes to the name's key, so any node can call it by name
+    /// and nodes running an older version upgrade.
     pub fn install_signed(
         &mut self,
         api: &mut Api<'_>,
@@ -38,11 +41,20 @@ impl Manager {
             origin: Some(api.id()),
         };
         let encoded = package.encoded().to_vec();
-        let app = self.install_verified(api, &verified, encoded.clone(), locator)?;
+        let app = self.install_verified(api, &verified, encoded.clone(), locator.clone())?;
         let put = CodeMsg::Put {
             package: ByteBuf::from(encoded),
         };
         api.route(code_key(&verified.code_hash()), put.to_app_message(), None);
+        let record = NameRecord {
+            publisher: verified.publisher().key_id(),
+            name: verified.name().to_string(),
+            app,
+            app_type: verified.app_type(),
+            version: verified.version(),
+            code: locator,
+        };
+        self.publish_name(api, record);
         Ok(app)
     }
 
@@ -80,6 +92,7 @@ impl Manager {
         };
         let app = self.install(api, &spec)?;
         self.packages.insert(hash, encoded);
+        self.schedule_name_check(api.now());
         Ok(app)
     }
 }

@@ -133,6 +133,21 @@ impl Sandbox {
         &self.limits
     }
 
+    /// The host's own Lua code `source` as a function of this state,
+    /// compiled once per process and loaded from its binary chunk (host
+    /// code only: a peerlet's code is always compiled from text).
+    pub fn host_function(
+        &self,
+        name: &'static str,
+        source: &'static str,
+    ) -> mlua::Result<Function> {
+        self.lua
+            .load(stdlib::trusted_chunk(name, source))
+            .set_name(name)
+            .set_mode(ChunkMode::Binary)
+            .into_function()
+    }
+
     /// The Lua state, for registering the host API (`kbr`, `timer`, ...)
     /// before [`load`](Sandbox::load). Do not run script code on it directly:
     /// only the sandbox's own entry points run under the budget. Host
@@ -227,6 +242,27 @@ impl Sandbox {
         self.module
             .as_ref()
             .is_some_and(|m| matches!(self.upcall_of(m, name), Ok(Value::Function(_))))
+    }
+
+    /// The names of the loaded module's functions, sorted, leaving out
+    /// `skip` (at most 32: for error messages).
+    pub fn method_names(&self, skip: &[&str]) -> Vec<String> {
+        let Some(module) = &self.module else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = module
+            .pairs::<Value, Value>()
+            .filter_map(|kv| match kv {
+                Ok((Value::String(k), Value::Function(_))) => {
+                    k.to_str().ok().map(|s| s.to_string())
+                }
+                _ => None,
+            })
+            .filter(|n| !skip.contains(&n.as_str()))
+            .take(32)
+            .collect();
+        names.sort();
+        names
     }
 
     /// `module[name]`, read raw. The names in [`HOT_UPCALLS`] use strings made

@@ -6,7 +6,9 @@
 //! code loading (`load`, which accepts bytecode) and the collector, so those
 //! are removed here by hand; `print`/`warn` go to the node's log.
 
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, LuaString, StdLib, Table, Value, Variadic};
@@ -17,6 +19,39 @@ use super::limits::Limits;
 use super::pattern::pattern_work;
 
 const PRELUDE: &str = include_str!("prelude.lua");
+
+/// Compiled host chunks by the address and length of their source text.
+type ChunksBySource = HashMap<(usize, usize), &'static [u8]>;
+
+/// Host code compiled once per process, as a binary chunk: every sandbox
+/// loads this instead of compiling the source again (the 300-line prelude
+/// was most of a peerlet's start). Only the host's own `'static` sources
+/// are compiled here; binary chunks from anywhere else are refused
+/// (`Sandbox::load`). Debug information is kept, so errors still name the
+/// host code's lines.
+pub(crate) fn trusted_chunk(name: &'static str, source: &'static str) -> &'static [u8] {
+    static CHUNKS: OnceLock<Mutex<ChunksBySource>> = OnceLock::new();
+    let mut chunks = CHUNKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("chunks lock");
+    // One entry per static source text: a bounded set, leaked on purpose.
+    let at = (source.as_ptr() as usize, source.len());
+    chunks.entry(at).or_insert_with(|| {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a bare Lua state");
+        let bytes = lua
+            .load(source)
+            .set_name(name)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .expect("host code compiles")
+            .dump(false);
+        Box::leak(bytes.into_boxed_slice())
+    })
+}
+
+/// The prelude's chunk name in tracebacks.
+const PRELUDE_NAME: &str = "=[sandbox]";
 
 /// Instructions charged for one log line, so a logging loop is bounded by the
 /// budget like any other loop (1000 lines per upcall by default).
@@ -209,9 +244,9 @@ pub(crate) fn install(
 
     let mark = lua.create_table()?;
     let make_suspending: Function = lua
-        .load(PRELUDE)
-        .set_name("=[sandbox]")
-        .set_mode(ChunkMode::Text)
+        .load(trusted_chunk(PRELUDE_NAME, PRELUDE))
+        .set_name(PRELUDE_NAME)
+        .set_mode(ChunkMode::Binary)
         .call((&mark, host))?;
     Ok(Prelude {
         mark,

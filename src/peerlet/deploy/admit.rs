@@ -101,6 +101,38 @@ impl Manager {
         }
     }
 
+    /// Fetches code `loc` of app `app` with no message waiting for it (a
+    /// newer version the app's name record announced): it replaces the
+    /// running version once checked, as a message naming it would.
+    pub(in crate::peerlet) fn fetch_code(
+        &mut self,
+        api: &mut Api<'_>,
+        loc: CodeLocator,
+        app: AppId,
+    ) {
+        let d = &self.deploy;
+        if d.fetches.contains_key(&loc.hash)
+            || d.refused.contains_key(&loc.hash)
+            || d.superseded.contains(&loc.hash)
+            || d.fetches.len() >= self.cfg.deploy.max_fetches
+        {
+            return;
+        }
+        self.deploy.fetches.insert(
+            loc.hash,
+            Fetch {
+                locator: loc.clone(),
+                app,
+                started: api.now(),
+                attempts: 0,
+                state: State::Waiting { until: api.now() },
+                queue: VecDeque::new(),
+                last_error: String::new(),
+            },
+        );
+        self.ask(api, loc.hash);
+    }
+
     fn hold(&mut self, api: &mut Api<'_>, loc: CodeLocator, app: AppId, held: Held) {
         let hash = loc.hash;
         let fresh = !self.deploy.fetches.contains_key(&hash);
@@ -168,7 +200,10 @@ impl Manager {
                 self.report(format!("code for app {app} from {from} refused: {e}"));
                 return self.attempt_failed(api, hash, format!("{from} sent bad code: {e}"));
             }
-            Err(e) => return self.refuse_code(api, hash, format!("code refused: {e}")),
+            Err(e) => {
+                let why = format!("code refused: {e}; to fix: {}", e.reason().fix());
+                return self.refuse_code(api, hash, why);
+            }
         };
         let verify = clock.elapsed();
         if let Some(p) = self.peerlets.get(&app) {

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 
-use super::deployer::{Outcome, Source, State};
+use super::deployer::{Held, Outcome, Source, State};
 use crate::kbr::Api;
 use crate::package::hex;
 use crate::peerlet::code_store::{code_key, CodeMsg};
 use crate::peerlet::manager::Manager;
+use crate::wire::{AppKind, Body, RoutedMessage};
 
 impl Manager {
     /// Sends the next request for code `hash`: the store on even attempts
@@ -84,17 +85,43 @@ impl Manager {
             return;
         };
         f.last_error = why;
+        let origin = match f.locator.origin {
+            Some(o) => format!("its origin node {} at {}", o.id.short(8), o.addr),
+            None => "no origin node (the locator names none)".to_string(),
+        };
+        let reason = format!(
+            "code {} could not be fetched from the code store (the root of code key {}) \
+             nor from {origin}: {} request(s), last: {}; to fix: install the peerlet again \
+             on a live node, which puts its code in the store again",
+            hex(&hash[..8]),
+            code_key(&hash).short(8),
+            f.attempts,
+            f.last_error
+        );
         if f.attempts >= max {
-            let reason = format!(
-                "code {} not fetched after {} requests (last: {})",
-                hex(&hash[..8]),
-                f.attempts,
-                f.last_error
-            );
             let line = format!("app {}: {reason}", f.app);
             self.report(line);
             return self.finish(api, hash, Outcome::Failed(reason), None);
         }
+        // Both sources failed once: calls held for this code are answered
+        // now, while their callers still wait (their timeout is shorter than
+        // all the attempts); messages stay held for the attempts left.
+        if f.attempts >= 2 {
+            let (calls, rest): (Vec<Held>, Vec<Held>) = f
+                .queue
+                .drain(..)
+                .partition(|h| matches!(h, Held::Deliver(m) if is_call(m)));
+            f.queue.extend(rest);
+            for held in calls {
+                if let Held::Deliver(msg) = held {
+                    self.deploy.dropped += 1;
+                    self.undelivered(api, &msg, &reason);
+                }
+            }
+        }
+        let Some(f) = self.deploy.fetches.get_mut(&hash) else {
+            return;
+        };
         // The first miss goes straight to the other source; then pause.
         let pause = match f.attempts {
             0 | 1 => Duration::ZERO,
@@ -131,4 +158,8 @@ impl Manager {
             }
         }
     }
+}
+
+fn is_call(msg: &RoutedMessage) -> bool {
+    matches!(&msg.body, Body::App(a) if matches!(a.kind, AppKind::Call { .. }))
 }

@@ -38,3 +38,10 @@ pub struct CallRequest {
     /// The arguments, a CBOR array.
     pub args: Vec<u8>,
 }
+
+/// A remote method call served here: where its reply goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub from: NodeRef,
+    pub call: u64,
+}

@@ -13,7 +13,6 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use mlua::chunk::ChunkMode;
 use mlua::{Function, MultiValue, Table, Value};
 
 use super::calls::{CallRequest, CallTarget, RESERVED_METHODS};
@@ -137,15 +136,10 @@ pub(super) fn table(sandbox: &Sandbox, host: &Rc<HostState>) -> Result<Table, Sa
     let h = host.clone();
     let call = sandbox.create_suspending_function(move |_, args| prepare(&h, args))?;
     let setmetatable: Value = lua.globals().raw_get("setmetatable").map_err(err)?;
-    let (lookup, at): (Function, Function) = lua
-        .load(HANDLE_FACTORY)
-        .set_name("=peerlet.lookup")
-        .set_mode(ChunkMode::Text)
-        .call((
-            call,
-            setmetatable,
-            lua.globals().raw_get::<Value>("type").map_err(err)?,
-        ))
+    let type_of: Value = lua.globals().raw_get("type").map_err(err)?;
+    let (lookup, at): (Function, Function) = sandbox
+        .host_function("=peerlet.lookup", HANDLE_FACTORY)
+        .and_then(|f| f.call((call, setmetatable, type_of)))
         .map_err(err)?;
     let t = lua.create_table().map_err(err)?;
     t.raw_set("lookup", lookup).map_err(err)?;

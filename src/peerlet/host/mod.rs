@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use crate::sandbox::{Sandbox, SandboxError};
 
-pub use calls::{CallRequest, CallTarget, RESERVED_METHODS};
+pub use calls::{CallRequest, CallTarget, Served, RESERVED_METHODS};
 pub use nodes::{key_from_lua, node_from_lua, node_to_lua};
 pub use state::{HostState, Outgoing};
 pub use timers::{TimerEntry, TimerSet, MIN_PERIOD_SECS};
