@@ -31,7 +31,7 @@ impl Manager {
             let chosen = choose(&wanted, &c.records, &local, self.trust(), true);
             return self.dispatch(api, parked, chosen);
         }
-        self.ask_name(api, &wanted.name, Waiter::Call(parked));
+        self.ask_name(api, &wanted.name, Waiter::Call(Box::new(parked)));
     }
 
     /// What a call of app id `app` carries: the type and code of the peerlet
@@ -281,7 +281,7 @@ impl Manager {
                     let wanted = Wanted::parse(text);
                     let local = self.local_candidates(&wanted.name);
                     let chosen = choose(&wanted, &records, &local, self.trust(), asked);
-                    self.dispatch(api, parked, chosen);
+                    self.dispatch(api, *parked, chosen);
                 }
                 Waiter::Versions(done) => match asked {
                     true => done(Ok(self.versions_text(api, name))),

@@ -33,7 +33,7 @@ pub(in crate::peerlet) struct ParkedCall {
 
 /// Who waits for the answer about a name.
 pub(in crate::peerlet) enum Waiter {
-    Call(ParkedCall),
+    Call(Box<ParkedCall>),
     /// `.versions NAME`.
     Versions(Box<dyn FnOnce(Result<String, String>)>),
     /// The periodic check of a name running here.
