@@ -51,6 +51,9 @@ pub struct SoakReport {
     pub lost_to_churn: usize,
     /// Other acknowledged keys that did not read back as written.
     pub lost: Vec<String>,
+    /// Live nodes whose join had not completed when the keys were read
+    /// back (they are not asked).
+    pub not_members: usize,
     /// Reads that failed (an error or no answer), among those asked.
     pub get_errors: usize,
     pub wall_s: f64,
@@ -314,10 +317,14 @@ pub fn run(soak: &Soak, source: &str) -> SoakReport {
         .filter(|k| !lost_to_churn.contains(k))
         .collect();
     want.sort();
-    let per_node = want.len().div_ceil(ring.live.len()).max(1);
+    // Read from the nodes that are members of the ring: a newcomer whose
+    // join has not completed (see design.md §11) routes nowhere yet.
+    let members = ring.net.live();
+    report.not_members = ring.live.len() - members.len();
+    let per_node = want.len().div_ceil(members.len()).max(1);
     let lines: Vec<(Vec<usize>, Slot)> = want
         .chunks(per_node)
-        .zip(ring.live.clone())
+        .zip(members)
         .map(|(keys, node)| {
             let list: Vec<String> = keys.iter().map(|&k| format!("{:?}", name(k))).collect();
             let code = format!(
