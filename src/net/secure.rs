@@ -186,14 +186,14 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     initiate_with(stream, key, &hello_payload(me), settings).await
 }
 
-/// [`initiate`] with any bytes in place of the hello: for tests and the
-/// fuzzer, which play peers that lie.
-pub async fn initiate_with<S: AsyncRead + AsyncWrite + Unpin>(
+/// The opener's first two handshake messages: sends `e`, reads the
+/// acceptor's answer and checks the hello in it. Returns the handshake to
+/// go on with, who answered, and the acceptor's hello as it came.
+async fn opener_first_half<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     key: &NodeKey,
-    hello: &[u8],
     settings: &LinkSettings,
-) -> Result<(Sealer, PeerIdentity), HandshakeError> {
+) -> Result<(snow::HandshakeState, PeerIdentity, Vec<u8>), HandshakeError> {
     let prologue = settings.prologue();
     let mut hs = builder(key, &prologue)?.build_initiator()?;
     let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
@@ -204,6 +204,20 @@ pub async fn initiate_with<S: AsyncRead + AsyncWrite + Unpin>(
     let n = hs.read_message(&msg, &mut payload)?;
     let remote = hs.get_remote_static().unwrap_or_default().to_vec();
     let peer = check_claim(&remote, &payload[..n], settings)?;
+    payload.truncate(n);
+    Ok((hs, peer, payload))
+}
+
+/// [`initiate`] with any bytes in place of the hello: for tests and the
+/// fuzzer, which play peers that lie.
+pub async fn initiate_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    key: &NodeKey,
+    hello: &[u8],
+    settings: &LinkSettings,
+) -> Result<(Sealer, PeerIdentity), HandshakeError> {
+    let (mut hs, peer, _) = opener_first_half(stream, key, settings).await?;
+    let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
     let n = hs.write_message(hello, &mut buf)?;
     write_message(stream, &buf[..n]).await?;
     let state = hs.into_transport_mode()?;
@@ -222,17 +236,8 @@ pub async fn ask_seen_address<S: AsyncRead + AsyncWrite + Unpin>(
     key: &NodeKey,
     settings: &LinkSettings,
 ) -> Result<Option<SocketAddr>, HandshakeError> {
-    let prologue = settings.prologue();
-    let mut hs = builder(key, &prologue)?.build_initiator()?;
-    let mut buf = vec![0u8; MAX_HANDSHAKE_MESSAGE];
-    let n = hs.write_message(&[], &mut buf)?;
-    write_message(stream, &buf[..n]).await?;
-    let msg = read_message(stream).await?;
-    let mut payload = vec![0u8; MAX_HANDSHAKE_MESSAGE];
-    let n = hs.read_message(&msg, &mut payload)?;
-    let remote = hs.get_remote_static().unwrap_or_default().to_vec();
-    check_claim(&remote, &payload[..n], settings)?;
-    match decode_body(&payload[..n]).map_err(HandshakeError::Hello)? {
+    let (_, _, payload) = opener_first_half(stream, key, settings).await?;
+    match decode_body(&payload).map_err(HandshakeError::Hello)? {
         Message::Hello { seen, .. } => {
             Ok(seen.map(|a| SocketAddr::new(a.ip().to_canonical(), a.port())))
         }
